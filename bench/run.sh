@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Benchmarks nfstream against the read floor and the peer flow meters on the
+# 40-replica benchmark capture, side by side, alternating the commands.
+#
+# Usage: bench/run.sh [CAPTURE] [RUNS]
+#   CAPTURE defaults to /tmp/bench40.pcap (built with ../shared/bench/make-bench40.sh
+#   when missing); RUNS defaults to 5. Prints the median wall time, packets per
+#   second and peak resident memory of each command.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+shared=${NFSTREAM_SHARED:-$(cd "$root/.." && pwd)/shared}
+cap=${1:-/tmp/bench40.pcap}
+runs=${2:-5}
+[ -f "$cap" ] || "$shared/bench/make-bench40.sh" "$cap"
+(cd "$root" && go build -o bin/nfstream ./cmd/nfstream)
+nf="$root/bin/nfstream"
+packets=$(capinfos -c -M "$cap" 2>/dev/null | awk '/Number of packets/ {print $NF}' || true)
+[ -n "$packets" ] || packets=2247400
+
+declare -A cmds=(
+  [readfloor]="$shared/bench/readfloor $cap"
+  [nfstream-meter]="$nf --n-dissections 0 --n-meters 1 -q -o /dev/null $cap"
+  [nfstream-meter-stats]="$nf --n-dissections 0 --n-meters 1 --statistical-analysis -q -o /dev/null $cap"
+  [nfstream-dpi]="$nf --n-meters 1 -q -o /dev/null $cap"
+)
+order=(readfloor nfstream-meter nfstream-meter-stats nfstream-dpi)
+command -v softflowd >/dev/null && { cmds[softflowd]="softflowd -r $cap -n 127.0.0.1:9999 -D"; order+=(softflowd); }
+command -v argus >/dev/null && { cmds[argus]="argus -r $cap -w /dev/null"; order+=(argus); }
+command -v ndpiReader >/dev/null && { cmds[ndpiReader]="ndpiReader -i $cap -q"; order+=(ndpiReader); }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat "$cap" > /dev/null # warm the page cache
+for ((r = 0; r < runs; r++)); do
+  for name in "${order[@]}"; do
+    /usr/bin/time -f '%e %M' -o "$tmp/t" ${cmds[$name]} > /dev/null 2>&1 || true
+    cat "$tmp/t" >> "$tmp/$name"
+  done
+done
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+floor=$(cut -d' ' -f1 "$tmp/readfloor" | median)
+printf '%-22s %9s %12s %10s %9s\n' command seconds packets/s peak-MiB x-floor
+for name in "${order[@]}"; do
+  s=$(cut -d' ' -f1 "$tmp/$name" | median)
+  m=$(cut -d' ' -f2 "$tmp/$name" | median)
+  awk -v n="$name" -v s="$s" -v m="$m" -v p="$packets" -v f="$floor" \
+    'BEGIN {printf "%-22s %9.2f %12.0f %10.0f %9.1f\n", n, s, (s > 0 ? p / s : 0), m / 1024, (f > 0 ? s / f : 0)}'
+done
+echo "($runs runs each, medians; capture $cap, $packets packets)"

@@ -1,0 +1,95 @@
+package nfstream_test
+
+import (
+	"context"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nfstream-go/nfstream"
+	"github.com/nfstream-go/nfstream/internal/testcorpus"
+)
+
+// resultRow is one line of NFStream's results file for a capture.
+type resultRow struct {
+	id, packets, bytes                   uint64
+	app, category, guessed, confidence string
+}
+
+func readResults(t *testing.T, path string) []resultRow {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	recs, err := csv.NewReader(fh).ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var rows []resultRow
+	for _, r := range recs[1:] {
+		var row resultRow
+		row.id, _ = strconv.ParseUint(r[0], 10, 64)
+		row.packets, _ = strconv.ParseUint(r[1], 10, 64)
+		row.bytes, _ = strconv.ParseUint(r[2], 10, 64)
+		row.app, row.category, row.guessed, row.confidence = r[3], r[4], r[5], r[6]
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// TestConformance runs every capture of the shared corpus with NFStream's
+// defaults and one meter and compares id, bidirectional_packets and
+// bidirectional_bytes with NFStream's results row for row.
+func TestConformance(t *testing.T) {
+	root := testcorpus.Root(t)
+	results, err := filepath.Glob(filepath.Join(root, "testdata", "nfstream", "results", "*"))
+	if err != nil || len(results) == 0 {
+		t.Fatalf("no results files under %s", root)
+	}
+	opts := nfstream.DefaultOptions()
+	opts.NDissections = 0
+	opts.NMeters = 1
+	matched, flows := 0, 0
+	for _, res := range results {
+		name := filepath.Base(res)
+		want := readResults(t, res)
+		s, err := nfstream.New([]string{filepath.Join(root, "testdata", "nfstream", "pcaps", name)}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []resultRow
+		for f, err := range s.Flows(context.Background()) {
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				break
+			}
+			got = append(got, resultRow{id: f.ID, packets: f.BidirectionalPackets, bytes: f.BidirectionalBytes})
+		}
+		ok := len(got) == len(want)
+		for i := 0; ok && i < len(got); i++ {
+			ok = got[i].id == want[i].id && got[i].packets == want[i].packets && got[i].bytes == want[i].bytes
+		}
+		if !ok {
+			first := -1
+			for i := 0; i < min(len(got), len(want)); i++ {
+				if got[i].id != want[i].id || got[i].packets != want[i].packets || got[i].bytes != want[i].bytes {
+					first = i
+					break
+				}
+			}
+			t.Errorf("%s: %d flows, NFStream %d; first differing row %d", name, len(got), len(want), first)
+			if first >= 0 {
+				t.Logf("  got %+v want %+v", got[first], want[first])
+			}
+			continue
+		}
+		matched++
+		flows += len(got)
+	}
+	t.Logf("conformance: %d/%d captures identical to NFStream (id, bidirectional_packets, bidirectional_bytes), %d flows", matched, len(results), flows)
+}

@@ -1,0 +1,101 @@
+package export
+
+import (
+	"bufio"
+	"io"
+	"strconv"
+
+	"github.com/nfstream-go/nfstream/flow"
+)
+
+// CSV writes flows as NFStream's to_csv does — same header, same column
+// order, same number and list formats — but with standard RFC 4180 quoting
+// (a quote inside a string is doubled, where NFStream writes \" which pandas
+// misreads). Strings and lists are always quoted; numbers never are, so
+// pandas infers the same dtypes as for NFStream's files.
+//
+// A CSV is used by one goroutine. Call Flush at the end.
+type CSV struct {
+	w      *bufio.Writer
+	cols   []Column
+	buf    []byte
+	list   []int64
+	header bool
+}
+
+// NewCSV returns a writer of the given columns to w.
+func NewCSV(w io.Writer, cols []Column) *CSV {
+	return &CSV{w: bufio.NewWriterSize(w, 256<<10), cols: cols}
+}
+
+// WriteHeader writes the header line if it has not been written yet.
+// Write calls it for the first flow.
+func (c *CSV) WriteHeader() error {
+	if c.header {
+		return nil
+	}
+	c.header = true
+	b := c.buf[:0]
+	for i, col := range c.cols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, col.Name...)
+	}
+	b = append(b, '\n')
+	c.buf = b
+	_, err := c.w.Write(b)
+	return err
+}
+
+// Write writes one flow as a line.
+func (c *CSV) Write(f *flow.Flow) error {
+	if err := c.WriteHeader(); err != nil {
+		return err
+	}
+	b := c.buf[:0]
+	for i := range c.cols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = c.appendValue(b, &c.cols[i], f)
+	}
+	b = append(b, '\n')
+	c.buf = b
+	_, err := c.w.Write(b)
+	return err
+}
+
+func (c *CSV) appendValue(b []byte, col *Column, f *flow.Flow) []byte {
+	switch col.Kind {
+	case Int:
+		return strconv.AppendInt(b, col.Int(f), 10)
+	case Float:
+		return AppendPyFloat(b, col.Float(f))
+	case List:
+		c.list = col.List(c.list[:0], f)
+		b = append(b, '"', '[')
+		for i, v := range c.list {
+			if i > 0 {
+				b = append(b, ',', ' ')
+			}
+			b = strconv.AppendInt(b, v, 10)
+		}
+		return append(b, ']', '"')
+	}
+	// String: quote, doubling quotes inside.
+	start := len(b)
+	b = append(b, '"')
+	b = col.String(b, f)
+	for i := start + 1; i < len(b); i++ {
+		if b[i] == '"' {
+			b = append(b, 0)
+			copy(b[i+1:], b[i:])
+			i++
+		}
+	}
+	return append(b, '"')
+}
+
+// Flush writes buffered data to the underlying writer.
+func (c *CSV) Flush() error { return c.w.Flush() }

@@ -1,0 +1,341 @@
+package flow
+
+import (
+	"net/netip"
+
+	"github.com/nfstream-go/nfstream/decode"
+	"github.com/nfstream-go/nfstream/dpi"
+)
+
+// Config is what a Meter needs to know; it is checked by the caller.
+type Config struct {
+	IdleTimeoutMs   uint64
+	ActiveTimeoutMs uint64
+	// AccountingMode selects the packet size counted: 0 raw (wire) size,
+	// 1 IP size, 2 transport size, 3 payload size.
+	AccountingMode      int
+	StatisticalAnalysis bool
+	// SPLTAnalysis is the length of the SPLT sequences, 0 for none.
+	SPLTAnalysis int
+	// Dissector, when not nil, labels flows with nDPI.
+	Dissector *dpi.Dissector
+}
+
+// scanInterval is how much packet time passes between idle scans, and
+// scanBudget how many flows one scan may expire (spec 5.6).
+const (
+	scanIntervalMs = 10
+	scanBudget     = 1000
+)
+
+// Key identifies a flow regardless of direction: the two endpoints in a
+// canonical order plus protocol, VLAN and tunnel (spec 5.2).
+type Key struct {
+	LoIP, HiIP     [16]byte
+	LoPort, HiPort uint16
+	VlanID         uint16
+	Protocol       uint8
+	TunnelID       uint8
+}
+
+// MakeKey builds the direction-independent key of an endpoint pair.
+func MakeKey(srcIP, dstIP *[16]byte, srcPort, dstPort, vlan uint16, proto, tunnel uint8) Key {
+	k := Key{VlanID: vlan, Protocol: proto, TunnelID: tunnel}
+	if less(srcIP, srcPort, dstIP, dstPort) {
+		k.LoIP, k.LoPort, k.HiIP, k.HiPort = *srcIP, srcPort, *dstIP, dstPort
+	} else {
+		k.LoIP, k.LoPort, k.HiIP, k.HiPort = *dstIP, dstPort, *srcIP, srcPort
+	}
+	return k
+}
+
+func less(a *[16]byte, ap uint16, b *[16]byte, bp uint16) bool {
+	if *a != *b {
+		for i := range a {
+			if a[i] != b[i] {
+				return a[i] < b[i]
+			}
+		}
+	}
+	return ap < bp
+}
+
+// Hash is a hash of the key that is the same for both directions; shards use
+// it to pick a meter.
+func (k *Key) Hash() uint64 {
+	// FNV-1a over the canonical key.
+	h := uint64(14695981039346656037)
+	mix := func(b byte) { h ^= uint64(b); h *= 1099511628211 }
+	for _, b := range k.LoIP {
+		mix(b)
+	}
+	for _, b := range k.HiIP {
+		mix(b)
+	}
+	mix(byte(k.LoPort >> 8))
+	mix(byte(k.LoPort))
+	mix(byte(k.HiPort >> 8))
+	mix(byte(k.HiPort))
+	mix(byte(k.VlanID >> 8))
+	mix(byte(k.VlanID))
+	mix(k.Protocol)
+	mix(k.TunnelID)
+	return h
+}
+
+func addrBytes(a netip.Addr) (b [16]byte) {
+	if a.Is4() {
+		v4 := a.As4()
+		copy(b[:4], v4[:])
+		return b
+	}
+	return a.As16()
+}
+
+func addrOf(b *[16]byte, version uint8) netip.Addr {
+	if version == 4 {
+		return netip.AddrFrom4([4]byte{b[0], b[1], b[2], b[3]})
+	}
+	return netip.AddrFrom16(*b)
+}
+
+func (f *Flow) key() Key {
+	src, dst := addrBytes(f.SrcIP), addrBytes(f.DstIP)
+	return MakeKey(&src, &dst, f.SrcPort, f.DstPort, f.VlanID, f.Protocol, f.TunnelID)
+}
+
+// Meter is one flow cache with its clock. It is used by one goroutine.
+//
+// Flows leave the meter through the emit function given to NewMeter, in
+// NFStream's emission order. The meter keeps no reference to an emitted flow.
+type Meter struct {
+	cfg   Config
+	emit  func(*Flow)
+	flows map[Key]*Flow
+	// head is the oldest-created cached flow, tail the newest: the cache is
+	// ordered by creation, never refreshed by updates (spec 5.3).
+	head, tail *Flow
+	tick       uint64
+	scanTick   uint64
+	// Clamped counts packets whose time went backwards and was raised to
+	// the meter clock (spec 5.1).
+	Clamped uint64
+}
+
+// NewMeter returns an empty meter that hands every finished flow to emit.
+func NewMeter(cfg Config, emit func(*Flow)) *Meter {
+	return &Meter{cfg: cfg, emit: emit, flows: make(map[Key]*Flow)}
+}
+
+// Len is the number of flows in the cache.
+func (m *Meter) Len() int { return len(m.flows) }
+
+// Tick is the meter clock: the latest packet time seen, in ms.
+func (m *Meter) Tick() uint64 { return m.tick }
+
+func (m *Meter) size(p *decode.Packet) uint64 {
+	switch m.cfg.AccountingMode {
+	case 1:
+		return uint64(p.IPSize)
+	case 2:
+		return uint64(p.TransportSize)
+	case 3:
+		return uint64(p.PayloadSize)
+	}
+	return uint64(p.RawSize)
+}
+
+// advance applies the clock rule of spec 5.1 to the packet time and reports
+// whether an idle scan is due (deciding it before the packet is consumed).
+func (m *Meter) advance(t *uint64) bool {
+	if *t > m.tick {
+		m.tick = *t
+	} else {
+		if *t < m.tick {
+			m.Clamped++
+		}
+		*t = m.tick
+	}
+	if m.tick-m.scanTick >= scanIntervalMs {
+		m.scanTick = m.tick
+		return true
+	}
+	return false
+}
+
+// Other accounts for a packet that belongs to another meter: it only moves
+// the clock and may trigger an idle scan (spec 5.4).
+func (m *Meter) Other(timeMs uint64) {
+	if m.advance(&timeMs) {
+		m.scan()
+	}
+}
+
+// Process meters one decoded packet that belongs to this meter. Flows that
+// end because of it are emitted before Process returns. p.TimeMs is clamped
+// in place.
+func (m *Meter) Process(p *decode.Packet) {
+	scanDue := m.advance(&p.TimeMs)
+	k := MakeKey(&p.SrcIP, &p.DstIP, p.SrcPort, p.DstPort, p.VlanID, p.Protocol, p.TunnelID)
+	if f, ok := m.flows[k]; ok {
+		t := p.TimeMs
+		switch {
+		case t-f.BidirectionalLastSeenMs >= m.cfg.IdleTimeoutMs:
+			f.ExpirationID = ExpirationIdle
+			m.expire(k, f)
+			m.create(k, p)
+		case t-f.BidirectionalFirstSeenMs >= m.cfg.ActiveTimeoutMs:
+			f.ExpirationID = ExpirationActive
+			m.expire(k, f)
+			m.create(k, p)
+		default:
+			m.update(f, p)
+		}
+	} else {
+		m.create(k, p)
+	}
+	if scanDue {
+		m.scan()
+	}
+}
+
+// Flush emits every cached flow in creation order (end of input).
+func (m *Meter) Flush() {
+	for m.head != nil {
+		m.expire(m.head.key(), m.head)
+	}
+}
+
+// scan expires idle flows from the oldest, stopping at the first one that is
+// not idle (spec 5.6).
+func (m *Meter) scan() {
+	for range scanBudget {
+		f := m.head
+		if f == nil || m.tick-f.BidirectionalLastSeenMs < m.cfg.IdleTimeoutMs {
+			return
+		}
+		m.expire(f.key(), f)
+	}
+}
+
+func (m *Meter) expire(k Key, f *Flow) {
+	delete(m.flows, k)
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else {
+		m.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	} else {
+		m.tail = f.prev
+	}
+	f.prev, f.next = nil, nil
+	if f.DPI != nil {
+		m.cfg.Dissector.Finish(f.DPI)
+	}
+	m.emit(f)
+}
+
+func (m *Meter) create(k Key, p *decode.Packet) {
+	t, s := p.TimeMs, m.size(p)
+	f := &Flow{
+		SrcIP:                    addrOf(&p.SrcIP, p.IPVersion),
+		DstIP:                    addrOf(&p.DstIP, p.IPVersion),
+		SrcMAC:                   p.SrcMAC,
+		DstMAC:                   p.DstMAC,
+		SrcPort:                  p.SrcPort,
+		DstPort:                  p.DstPort,
+		Protocol:                 p.Protocol,
+		IPVersion:                p.IPVersion,
+		VlanID:                   p.VlanID,
+		TunnelID:                 p.TunnelID,
+		BidirectionalFirstSeenMs: t,
+		BidirectionalLastSeenMs:  t,
+		BidirectionalPackets:     1,
+		BidirectionalBytes:       s,
+		Src2DstLastSeenMs:        t,
+		Src2DstPackets:           1,
+		Src2DstBytes:             s,
+	}
+	if m.cfg.StatisticalAnalysis {
+		st := &Stats{}
+		st.Bidirectional.PS.Add(s)
+		st.Src2Dst.PS.Add(s)
+		st.Bidirectional.countFlags(p.TCPFlags)
+		st.Src2Dst.countFlags(p.TCPFlags)
+		f.Stats = st
+	}
+	if n := m.cfg.SPLTAnalysis; n > 0 {
+		f.SPLT = newSPLT(n)
+		f.SPLT.Direction[0], f.SPLT.PS[0], f.SPLT.PIATMs[0] = 0, int32(s), 0
+	}
+	if d := m.cfg.Dissector; d != nil {
+		f.DPI = &dpi.FlowState{}
+		d.Start(f.DPI, p.IP, t)
+	}
+	m.flows[k] = f
+	f.prev = m.tail
+	if m.tail != nil {
+		m.tail.next = f
+	} else {
+		m.head = f
+	}
+	m.tail = f
+}
+
+// direction applies spec 5.8: ports first, then addresses.
+func (f *Flow) direction(p *decode.Packet) uint8 {
+	if p.SrcPort != f.SrcPort || p.DstPort != f.DstPort {
+		return 1
+	}
+	if addrOf(&p.SrcIP, p.IPVersion) != f.SrcIP || addrOf(&p.DstIP, p.IPVersion) != f.DstIP {
+		return 1
+	}
+	return 0
+}
+
+func (m *Meter) update(f *Flow, p *decode.Packet) {
+	t, s := p.TimeMs, m.size(p)
+	dir := f.direction(p)
+	delta := t - f.BidirectionalLastSeenMs
+	f.BidirectionalPackets++
+	f.BidirectionalBytes += s
+	f.BidirectionalLastSeenMs = t
+	st := f.Stats
+	if st != nil {
+		st.Bidirectional.PS.Add(s)
+		st.Bidirectional.PIAT.Add(delta)
+		st.Bidirectional.countFlags(p.TCPFlags)
+	}
+	if dir == 0 {
+		if st != nil {
+			st.Src2Dst.PS.Add(s)
+			st.Src2Dst.PIAT.Add(t - f.Src2DstLastSeenMs)
+			st.Src2Dst.countFlags(p.TCPFlags)
+		}
+		f.Src2DstPackets++
+		f.Src2DstBytes += s
+		f.Src2DstLastSeenMs = t
+	} else {
+		if f.Dst2SrcPackets == 0 {
+			f.Dst2SrcFirstSeenMs = t
+		} else if st != nil {
+			st.Dst2Src.PIAT.Add(t - f.Dst2SrcLastSeenMs)
+		}
+		if st != nil {
+			st.Dst2Src.PS.Add(s)
+			st.Dst2Src.countFlags(p.TCPFlags)
+		}
+		f.Dst2SrcPackets++
+		f.Dst2SrcBytes += s
+		f.Dst2SrcLastSeenMs = t
+	}
+	if sp := f.SPLT; sp != nil && f.BidirectionalPackets <= uint64(len(sp.PS)) {
+		i := f.BidirectionalPackets - 1
+		sp.Direction[i], sp.PS[i], sp.PIATMs[i] = int8(dir), int32(s), int64(delta)
+	}
+	if f.DPI != nil {
+		m.cfg.Dissector.Update(f.DPI, p.IP, t, f.BidirectionalPackets)
+	}
+}

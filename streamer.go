@@ -1,0 +1,221 @@
+// Package nfstream turns packet captures into labelled bidirectional flows
+// with NFStream's semantics: same flows, same columns, same values.
+//
+// The pipeline runs one way: capture (files, records) → decode (headers) →
+// flow (the flow table and features, with dpi for nDPI labels) → export
+// (columns and file formats). This package wires the stages together:
+//
+//	s, err := nfstream.New([]string{"capture.pcap"}, nfstream.DefaultOptions())
+//	for f, err := range s.Flows(ctx) { ... }
+package nfstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+
+	"github.com/nfstream-go/nfstream/capture"
+	"github.com/nfstream-go/nfstream/decode"
+	"github.com/nfstream-go/nfstream/dpi"
+	"github.com/nfstream-go/nfstream/dpi/ndpi"
+	"github.com/nfstream-go/nfstream/export"
+	"github.com/nfstream-go/nfstream/filter"
+	"github.com/nfstream-go/nfstream/flow"
+)
+
+// Flow is a finished flow; see package flow for its fields.
+type Flow = flow.Flow
+
+// Counters describe what happened to the input of one iteration.
+type Counters struct {
+	Records   uint64 // records read from the sources
+	Filtered  uint64 // records rejected by the BPF filter
+	Ignored   uint64 // records the decoder could not use (NFStream's "ignored")
+	Processed uint64 // records metered into flows
+	Clamped   uint64 // processed records whose time went backwards (clamped, spec 5.1)
+	Damaged   uint64 // damage reports from the readers (truncated or corrupt records)
+	Flows     uint64 // flows emitted
+}
+
+// Streamer reads captures and yields flows. Its methods are not safe for
+// concurrent use; one iteration runs at a time.
+type Streamer struct {
+	sources []string
+	opts    Options
+	schema  export.Schema
+	dpiOff  error // why DPI is off although NDissections > 0, if it is
+
+	counters Counters
+	damage   []error
+}
+
+// maxDamageReports bounds how many damage reports are kept for Damage.
+const maxDamageReports = 100
+
+// New validates the options and returns a streamer over the given capture
+// files, read in order as one stream ("-" is standard input). Files are not
+// opened until iteration.
+func New(sources []string, opts Options) (*Streamer, error) {
+	if len(sources) == 0 {
+		return nil, &OptionError{Name: "source", Value: "(none)", Want: "give at least one capture file, or - for standard input"}
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.BPFFilter != "" {
+		if _, err := filter.NewSet(opts.BPFFilter, 262144); err != nil {
+			return nil, &OptionError{Name: "bpf_filter", Value: fmt.Sprintf("%q", opts.BPFFilter), Want: err.Error()}
+		}
+	}
+	s := &Streamer{sources: append([]string(nil), sources...), opts: opts}
+	s.schema = export.Schema{
+		DecodeTunnels: opts.DecodeTunnels,
+		Statistical:   opts.StatisticalAnalysis,
+		SPLT:          opts.SPLTAnalysis > 0,
+		DPI:           opts.NDissections > 0 && ndpi.Available,
+	}
+	if opts.NDissections > 0 && !ndpi.Available {
+		s.dpiOff = dpi.ErrUnavailable
+	}
+	return s, nil
+}
+
+// Schema says which column groups the flows carry.
+func (s *Streamer) Schema() export.Schema { return s.schema }
+
+// Columns returns the output columns in NFStream's order.
+func (s *Streamer) Columns() []export.Column { return s.schema.Columns() }
+
+// DPIUnavailable returns why the application columns are missing although
+// n_dissections > 0 (a build without nDPI), or nil.
+func (s *Streamer) DPIUnavailable() error { return s.dpiOff }
+
+// Counters returns the counters of the last (or current) iteration.
+func (s *Streamer) Counters() Counters { return s.counters }
+
+// Damage returns the damage reports (*capture.FormatError) of the last
+// iteration, at most the first 100.
+func (s *Streamer) Damage() []error { return s.damage }
+
+// Flows reads the sources and yields every flow in NFStream's emission
+// order, with ids 0, 1, 2, ... Each iteration starts from scratch.
+//
+// A non-nil error is yielded once, with a nil flow, and ends the iteration:
+// a source that cannot be opened or is not a capture, or ctx's error. Before
+// such an error every flow still cached is flushed and yielded, so nothing
+// read is lost (NFStream drops them). Damaged records do not end the
+// iteration: they are counted and reported by Damage. Breaking out of the
+// loop stops reading at once.
+func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
+	return func(yield func(*Flow, error) bool) {
+		s.counters = Counters{}
+		s.damage = nil
+		stopped := false
+		emit := func(f *Flow) {
+			if stopped {
+				return
+			}
+			f.ID = s.counters.Flows
+			s.counters.Flows++
+			if !yield(f, nil) {
+				stopped = true
+				return
+			}
+			if s.opts.MaxNFlows > 0 && s.counters.Flows >= uint64(s.opts.MaxNFlows) {
+				stopped = true
+			}
+		}
+		err := s.run(ctx, emit, &stopped)
+		if err != nil && !stopped {
+			yield(nil, err)
+		}
+	}
+}
+
+func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *bool) error {
+	cfg := flow.Config{
+		IdleTimeoutMs:       uint64(s.opts.IdleTimeout.Milliseconds()),
+		ActiveTimeoutMs:     uint64(s.opts.ActiveTimeout.Milliseconds()),
+		AccountingMode:      s.opts.AccountingMode,
+		StatisticalAnalysis: s.opts.StatisticalAnalysis,
+		SPLTAnalysis:        s.opts.SPLTAnalysis,
+	}
+	if s.schema.DPI {
+		engine, err := ndpi.New()
+		if err != nil {
+			return fmt.Errorf("nDPI: %w", err)
+		}
+		defer engine.Close()
+		cfg.Dissector, err = dpi.NewDissector(engine, s.opts.NDissections, false)
+		if err != nil {
+			return err
+		}
+	}
+	var filters *filter.Set
+	if s.opts.BPFFilter != "" {
+		var err error
+		if filters, err = filter.NewSet(s.opts.BPFFilter, 262144); err != nil {
+			return err
+		}
+	}
+	src, err := capture.OpenFiles(s.sources)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	meter := flow.NewMeter(cfg, emit)
+	dec := decode.Decoder{DecodeTunnels: s.opts.DecodeTunnels}
+	var (
+		rec capture.Record
+		pkt decode.Packet
+		c   = &s.counters
+	)
+	finish := func(err error) error {
+		if !*stopped {
+			meter.Flush()
+		}
+		c.Clamped = meter.Clamped
+		return err
+	}
+	for !*stopped {
+		if c.Records&1023 == 0 && ctx.Err() != nil {
+			return finish(ctx.Err())
+		}
+		if err := src.Next(&rec); err != nil {
+			if err == io.EOF {
+				break
+			}
+			var fe *capture.FormatError
+			if errors.As(err, &fe) && !errors.Is(err, capture.ErrNotCapture) {
+				c.Damaged++
+				if len(s.damage) < maxDamageReports {
+					s.damage = append(s.damage, err)
+				}
+				continue
+			}
+			return finish(err)
+		}
+		c.Records++
+		if filters != nil {
+			ok, err := filters.Match(rec.LinkType, rec.Data, rec.WireLen)
+			if err != nil {
+				return finish(err)
+			}
+			if !ok {
+				c.Filtered++
+				continue
+			}
+		}
+		pkt.TimeMs = rec.TimeMs()
+		if !dec.Decode(rec.Data, rec.WireLen, rec.LinkType, &pkt) {
+			c.Ignored++
+			continue
+		}
+		c.Processed++
+		meter.Process(&pkt)
+	}
+	return finish(nil)
+}
