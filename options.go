@@ -6,6 +6,8 @@ import (
 	"math"
 	"runtime"
 	"time"
+
+	"github.com/nfstream-go/nfstream/flow"
 )
 
 // Options are NFStreamer's parameters. Start from DefaultOptions: the zero
@@ -56,6 +58,9 @@ type Options struct {
 	// SystemVisibilityPollMs is the socket table poll period in ms, >= 0.
 	// Default 100.
 	SystemVisibilityPollMs int
+	// Plugins add user-defined features (NFStream's udps), called in order.
+	// Each value must be a distinct instance; nil entries are refused.
+	Plugins []flow.Plugin
 }
 
 // DefaultOptions returns NFStreamer's defaults.
@@ -126,6 +131,11 @@ func (o *Options) Validate() error {
 	}
 	if o.SystemVisibilityMode != 0 && o.SystemVisibilityMode != 1 {
 		bad("system_visibility_mode", o.SystemVisibilityMode, "must be 0 (off) or 1 (process information, live capture only)")
+	}
+	for i, p := range o.Plugins {
+		if p == nil {
+			bad("udps", fmt.Sprintf("plugin %d is nil", i), "every plugin must be a non-nil flow.Plugin")
+		}
 	}
 	if o.SystemVisibilityPollMs < 0 {
 		bad("system_visibility_poll_ms", o.SystemVisibilityPollMs, "must be a non-negative number of milliseconds")

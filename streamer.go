@@ -135,12 +135,18 @@ func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 }
 
 func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *bool) error {
+	defer func() { // always, however the stream ends (NFStream never calls it)
+		for _, pl := range s.opts.Plugins {
+			pl.Cleanup()
+		}
+	}()
 	cfg := flow.Config{
 		IdleTimeoutMs:       uint64(s.opts.IdleTimeout.Milliseconds()),
 		ActiveTimeoutMs:     uint64(s.opts.ActiveTimeout.Milliseconds()),
 		AccountingMode:      s.opts.AccountingMode,
 		StatisticalAnalysis: s.opts.StatisticalAnalysis,
 		SPLTAnalysis:        s.opts.SPLTAnalysis,
+		Plugins:             s.opts.Plugins,
 	}
 	if s.schema.DPI {
 		engine, err := ndpi.New()
@@ -148,7 +154,7 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *bool) err
 			return fmt.Errorf("nDPI: %w", err)
 		}
 		defer engine.Close()
-		cfg.Dissector, err = dpi.NewDissector(engine, s.opts.NDissections, false)
+		cfg.Dissector, err = dpi.NewDissector(engine, s.opts.NDissections, len(s.opts.Plugins) > 0)
 		if err != nil {
 			return err
 		}
@@ -188,8 +194,9 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *bool) err
 			if err == io.EOF {
 				break
 			}
+			var oe *capture.OpenError
 			var fe *capture.FormatError
-			if errors.As(err, &fe) && !errors.Is(err, capture.ErrNotCapture) {
+			if !errors.As(err, &oe) && errors.As(err, &fe) {
 				c.Damaged++
 				if len(s.damage) < maxDamageReports {
 					s.damage = append(s.damage, err)

@@ -6,13 +6,25 @@
 // each record are handed on untouched, together with the data-link type that
 // applies to them. Decoding happens in package decode.
 //
-// The semantics are libpcap 1.10's (what NFStream sees): caplen clamped to
-// the file's snapshot length, timestamps truncated, LINKTYPE_ values mapped
-// to DLT_ values (101 → 12, ...), the same records refused as damaged. Where
-// this package does more than libpcap, it says so: pcapng sections of
-// different byte orders, and interfaces of different link types, snapshot
-// lengths or resolutions in one file (libpcap refuses those files; here each
-// record carries its own interface's link type).
+// The semantics are libpcap 1.10.3's (what NFStream sees), checked record by
+// record against it on the whole corpus: caplen clamped to the file's
+// snapshot length, timestamps truncated, LINKTYPE_ values mapped to DLT_
+// values (101 → 12, ...), the same records and headers refused as damaged.
+// Differences, all on input libpcap rejects or mangles:
+//   - pcapng sections of different byte orders, and interfaces of different
+//     link types, snapshot lengths or resolutions in one file, are read
+//     (libpcap refuses them): each record carries its own interface's link
+//     type and is checked against its own interface's snapshot length;
+//   - after a damaged record or block the file ends, where libpcap would go
+//     on: in pcapng with the next block, in classic pcap by reading the
+//     middle of the damaged record as if it were the next one;
+//   - timestamps are unsigned (libpcap makes classic-pcap seconds after 2038
+//     negative) and fractions of a second beyond one second are carried into
+//     the seconds, which leaves TimeMs as libpcap's arithmetic gives it;
+//   - the largest snapshot length is 262144 for every link type (libpcap
+//     allows more for D-Bus, USBPcap and EBHSCR captures), and the
+//     link-layer pseudo-headers of byte-swapped USB and NFLOG captures are
+//     not byte-swapped (bytes are handed on as stored).
 //
 // Files are read strictly forward through one buffer of 1 MiB per Source
 // (grown, only for pcapng blocks larger than that, up to 16 MiB), so pipes
@@ -115,7 +127,7 @@ type FormatError struct {
 	Packet uint64 // 1-based number of the record concerned; 0 for the file header
 	Offset int64  // byte offset in the file where the problem was found
 	Reason string // what was wrong, in plain words
-	Err    error  // optional sentinel (ErrTruncated, ErrNotCapture) for errors.Is
+	Err    error  // optional cause for errors.Is: ErrTruncated, ErrNotCapture, ErrOverSnapLen or a read error
 }
 
 func (e *FormatError) Error() string {

@@ -215,11 +215,11 @@ func TestRecordData(t *testing.T) {
 func mixedPcapng() []byte {
 	w := &ngFile{}
 	w.shb(le, ngOpt{3, []byte("test writer")})
-	w.idb(1, 0)                                                     // 0: Ethernet, µs
-	w.idb(127, 128, tsresol(9), ngOpt{2, []byte("wlan0mon")})       // 1: radiotap, ns, snaplen 128
-	w.idb(101, 0, tsresol(0x80|20), tsoffset(le, 1000))             // 2: raw IP, 2^-20 s, +1000 s
-	w.idb(113, 65535, tsresol(3))                                   // 3: Linux cooked, ms
-	w.block(4, []byte{1, 0, 8, 0, 10, 0, 0, 1, 'h', 'o', 's', 't'}) // name resolution block
+	w.idb(1, 0)                                                                             // 0: Ethernet, µs
+	w.idb(127, 128, tsresol(9), ngOpt{2, []byte("wlan0mon")})                               // 1: radiotap, ns, snaplen 128
+	w.idb(101, 0, tsresol(0x80|20), tsoffset(le, 1000))                                     // 2: raw IP, 2^-20 s, +1000 s
+	w.idb(113, 65535, tsresol(3))                                                           // 3: Linux cooked, ms
+	w.block(4, []byte{1, 0, 9, 0, 10, 0, 0, 1, 'h', 'o', 's', 't', 0, 0, 0, 0, 0, 0, 0, 0}) // name resolution block
 	w.epb(0, 1_600_000_000*1_000_000+123456, 60, frame(0, 60), ngOpt{1, []byte("a comment")})
 	w.epb(1, 1_600_000_001*1_000_000_000+987654321, 200, frame(1, 128))
 	w.block(5, make([]byte, 12)) // interface statistics block
@@ -368,6 +368,9 @@ func TestWriteGenerated(t *testing.T) {
 	files := map[string][]byte{
 		"ng-caplen-above-snaplen.pcapng": w.buf,
 		"mixed.pcapng":                   mixedPcapng(),
+		"ps.pcapng":                      (&ngFile{}).shb(be).idb(1, 64, tsresol(12)).epb(0, 5*1_000_000_000_000+123_456_789_012, 60, frame(4, 60)).buf,
+		"ps-le.pcapng":                   (&ngFile{}).shb(le).idb(1, 64, tsresol(12)).epb(0, 5*1_000_000_000_000+123_456_789_012, 60, frame(4, 60)).buf,
+		"bin20.pcapng":                   (&ngFile{}).shb(le).idb(101, 0, tsresol(0x80|20), tsoffset(le, 1000)).epb(0, (1_600_000_002-1000)<<20|524289, 40, frame(2, 40)).buf,
 		"modified.pcap":                  newPcap(le, magicModified, 100, 1).rec(7, 1, 160, frame(0, 120)).bytes(),
 	}
 	for name, data := range files {

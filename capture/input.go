@@ -62,10 +62,10 @@ func (in *input) fillSlow(n int) int {
 	zero := 0
 	for in.w < n {
 		if in.w == len(in.buf) {
-			// Grow only when the buffer is full of data that is
-			// really there, so that a damaged length field in a
-			// short file cannot make us allocate much.
-			size := min(max(2*len(in.buf), n), in.limit)
+			// Grow by doubling, and only when the buffer is full
+			// of data that is really there: a damaged length field
+			// in a short file cannot make us allocate much.
+			size := min(2*len(in.buf), in.limit)
 			if size <= len(in.buf) {
 				break
 			}

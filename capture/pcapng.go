@@ -58,6 +58,16 @@ func (r *reader) openPcapng() error {
 	if m := binary.LittleEndian.Uint32(r.in.buf[r.in.r+8:]); m != byteOrderMagic && m != swap32(byteOrderMagic) {
 		return r.headerError(ErrNotCapture, "not a pcap or pcapng capture (pcapng byte-order magic 0x%08x)", m)
 	}
+	err := r.firstInterface()
+	if fe, ok := err.(*FormatError); ok {
+		fe.Packet = 0 // problems before the first packet are header problems
+	}
+	return err
+}
+
+// firstInterface reads the blocks before the first interface and that
+// interface's description block.
+func (r *reader) firstInterface() error {
 	for first := true; ; first = false {
 		typ, body, off, err := r.block()
 		if err == io.EOF {
@@ -65,28 +75,17 @@ func (r *reader) openPcapng() error {
 			return &FormatError{Path: r.path, Offset: off, Reason: "the capture file has no Interface Description Blocks"}
 		}
 		if err != nil {
-			// Problems before the first packet are header problems.
-			if fe, ok := err.(*FormatError); ok {
-				fe.Packet = 0
-			}
 			return err
 		}
 		switch typ {
 		case blockSHB:
-			err = r.section(body, off, first)
+			if err := r.section(body, off, first); err != nil {
+				return err
+			}
 		case blockIDB:
-			err = r.addInterface(body, off)
-			if err == nil {
-				return nil
-			}
+			return r.addInterface(body, off)
 		case blockEPB, blockSPB, blockPB:
-			err = r.fail(off, nil, "the capture file has a packet block before any Interface Description Block")
-		}
-		if err != nil {
-			if fe, ok := err.(*FormatError); ok {
-				fe.Packet = 0
-			}
-			return err
+			return r.fail(off, nil, "the capture file has a packet block before any Interface Description Block")
 		}
 	}
 }

@@ -52,15 +52,15 @@ type reader struct {
 //
 // A file that cannot be opened gives the *os.PathError; a file that is not a
 // capture gives a *FormatError wrapping ErrNotCapture; a header cut short
-// gives a *FormatError wrapping ErrTruncated; any other damage to the header
-// gives a *FormatError. For pcapng, Open reads up to and including the first
-// Interface Description Block, as libpcap does.
+// gives a *FormatError wrapping ErrTruncated; any other damage to the header,
+// or a read error, gives a *FormatError (Packet 0). For pcapng, Open reads up
+// to and including the first Interface Description Block, as libpcap does.
 //
 // The Source owns the file and closes it on Close (standard input is not
 // closed). It must be used by one goroutine at a time.
 func Open(path string) (Source, error) {
 	if path == "-" {
-		return newReader(os.Stdin, nil, path)
+		return NewReader(os.Stdin, path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -78,7 +78,11 @@ func Open(path string) (Source, error) {
 // seeked. name is used in error messages. The Source does not own r: its
 // Close does not close r. Errors are those of Open.
 func NewReader(r io.Reader, name string) (Source, error) {
-	return newReader(r, nil, name)
+	s, err := newReader(r, nil, name)
+	if err != nil {
+		return nil, err // not a nil *reader in a non-nil Source
+	}
+	return s, nil
 }
 
 func newReader(src io.Reader, closer io.Closer, path string) (*reader, error) {

@@ -69,6 +69,8 @@ type Flow struct {
 	// DPI holds nDPI's state and the application columns; nil when
 	// n_dissections is 0.
 	DPI *dpi.FlowState
+	// UDPS holds the plugins' values; nil without plugins.
+	UDPS *UDPS
 
 	prev, next *Flow // creation order in the meter's cache
 }

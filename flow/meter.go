@@ -17,8 +17,11 @@ type Config struct {
 	StatisticalAnalysis bool
 	// SPLTAnalysis is the length of the SPLT sequences, 0 for none.
 	SPLTAnalysis int
-	// Dissector, when not nil, labels flows with nDPI.
+	// Dissector, when not nil, labels flows with nDPI. With plugins it
+	// must be in plugin mode, so that plugins see intermediate labels.
 	Dissector *dpi.Dissector
+	// Plugins are called on every flow, in order (see Plugin).
+	Plugins []Plugin
 }
 
 // scanInterval is how much packet time passes between idle scans, and
@@ -120,6 +123,10 @@ type Meter struct {
 	// Clamped counts packets whose time went backwards and was raised to
 	// the meter clock (spec 5.1).
 	Clamped uint64
+	// DPIFailures counts flows nDPI could not allocate state for; they have
+	// empty application columns.
+	DPIFailures uint64
+	view        Packet // the plugins' packet view, reused
 }
 
 // NewMeter returns an empty meter that hands every finished flow to emit.
@@ -189,7 +196,7 @@ func (m *Meter) Process(p *decode.Packet) {
 			m.expire(k, f)
 			m.create(k, p)
 		default:
-			m.update(f, p)
+			m.update(k, f, p)
 		}
 	} else {
 		m.create(k, p)
@@ -205,6 +212,7 @@ func (m *Meter) Flush() {
 		m.expire(m.head.key(), m.head)
 	}
 }
+
 
 // scan expires idle flows from the oldest, stopping at the first one that is
 // not idle (spec 5.6).
@@ -231,8 +239,17 @@ func (m *Meter) expire(k Key, f *Flow) {
 		m.tail = f.prev
 	}
 	f.prev, f.next = nil, nil
+	m.finalize(f)
+}
+
+// finalize ends a flow that is no longer cached: final labels, plugins'
+// OnExpire, then emission.
+func (m *Meter) finalize(f *Flow) {
 	if f.DPI != nil {
 		m.cfg.Dissector.Finish(f.DPI)
+	}
+	for _, pl := range m.cfg.Plugins {
+		pl.OnExpire(f)
 	}
 	m.emit(f)
 }
@@ -272,7 +289,21 @@ func (m *Meter) create(k Key, p *decode.Packet) {
 	}
 	if d := m.cfg.Dissector; d != nil {
 		f.DPI = &dpi.FlowState{}
-		d.Start(f.DPI, p.IP, t)
+		if d.Start(f.DPI, p.IP, t) != nil {
+			m.DPIFailures++
+		}
+	}
+	if len(m.cfg.Plugins) > 0 {
+		f.UDPS = &UDPS{}
+		m.view = Packet{Packet: p}
+		for _, pl := range m.cfg.Plugins {
+			pl.OnInit(&m.view, f)
+		}
+		m.view.Packet = nil
+		if f.ExpirationID == ExpirationCustom {
+			m.finalize(f) // never cached
+			return
+		}
 	}
 	m.flows[k] = f
 	f.prev = m.tail
@@ -295,7 +326,7 @@ func (f *Flow) direction(p *decode.Packet) uint8 {
 	return 0
 }
 
-func (m *Meter) update(f *Flow, p *decode.Packet) {
+func (m *Meter) update(k Key, f *Flow, p *decode.Packet) {
 	t, s := p.TimeMs, m.size(p)
 	dir := f.direction(p)
 	delta := t - f.BidirectionalLastSeenMs
@@ -337,5 +368,15 @@ func (m *Meter) update(f *Flow, p *decode.Packet) {
 	}
 	if f.DPI != nil {
 		m.cfg.Dissector.Update(f.DPI, p.IP, t, f.BidirectionalPackets)
+	}
+	if len(m.cfg.Plugins) > 0 {
+		m.view = Packet{Packet: p, Direction: dir, DeltaTimeMs: delta}
+		for _, pl := range m.cfg.Plugins {
+			pl.OnUpdate(&m.view, f)
+		}
+		m.view.Packet = nil
+		if f.ExpirationID == ExpirationCustom {
+			m.expire(k, f)
+		}
 	}
 }
