@@ -50,10 +50,12 @@ func TestConformance(t *testing.T) {
 	if err != nil || len(results) == 0 {
 		t.Fatalf("no results files under %s", root)
 	}
-	opts := nfstream.DefaultOptions()
-	opts.NDissections = 0
+	opts := nfstream.DefaultOptions() // n_dissections 20, as NFStream's results
 	opts.NMeters = 1
 	matched, flows := 0, 0
+	// Agreement of the application columns with NFStream's (newer nDPI).
+	var agree [4]int
+	compared := 0
 	for _, res := range results {
 		name := filepath.Base(res)
 		want := readResults(t, res)
@@ -67,7 +69,13 @@ func TestConformance(t *testing.T) {
 				t.Errorf("%s: %v", name, err)
 				break
 			}
-			got = append(got, resultRow{id: f.ID, packets: f.BidirectionalPackets, bytes: f.BidirectionalBytes})
+			row := resultRow{id: f.ID, packets: f.BidirectionalPackets, bytes: f.BidirectionalBytes}
+			if f.DPI != nil {
+				i := f.DPI.Info
+				row.app, row.category = i.ApplicationName, i.ApplicationCategoryName
+				row.guessed, row.confidence = strconv.Itoa(int(i.ApplicationIsGuessed)), strconv.Itoa(int(i.ApplicationConfidence))
+			}
+			got = append(got, row)
 		}
 		ok := len(got) == len(want)
 		for i := 0; ok && i < len(got); i++ {
@@ -89,6 +97,27 @@ func TestConformance(t *testing.T) {
 		}
 		matched++
 		flows += len(got)
+		if s.Schema().DPI {
+			for i := range got {
+				compared++
+				for j, eq := range []bool{got[i].app == want[i].app, got[i].category == want[i].category,
+					got[i].guessed == want[i].guessed, got[i].confidence == want[i].confidence} {
+					if eq {
+						agree[j]++
+					}
+				}
+			}
+		}
 	}
 	t.Logf("conformance: %d/%d captures identical to NFStream (id, bidirectional_packets, bidirectional_bytes), %d flows", matched, len(results), flows)
+	if compared > 0 {
+		pct := func(n int) float64 { return 100 * float64(n) / float64(compared) }
+		t.Logf("nDPI 4.2 vs NFStream's results over %d flows: application_name %.1f%%, application_category_name %.1f%%, application_is_guessed %.1f%%, application_confidence %.1f%%",
+			compared, pct(agree[0]), pct(agree[1]), pct(agree[2]), pct(agree[3]))
+		// A floor well under the measured rates: a drop means a regression
+		// in decoding or in the nDPI layer, not nDPI's version drift.
+		if pct(agree[0]) < 84 {
+			t.Errorf("application_name agreement %.1f%% is under 84%%", pct(agree[0]))
+		}
+	}
 }

@@ -218,9 +218,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	for _, d := range s.Damage() {
-		if errors.Is(d, capture.ErrTruncated) {
+		switch {
+		case errors.Is(d, capture.ErrTruncated):
 			fmt.Fprintf(stderr, "nfstream: warning: %v (the rest of the input was read)\n", d)
-		} else {
+		case errors.Is(d, capture.ErrOverSnapLen):
+			fmt.Fprintf(stderr, "nfstream: warning: %v (record skipped, as libpcap does)\n", d)
+		default:
 			fmt.Fprintf(stderr, "nfstream: %v\n", d)
 			status = 1
 		}
