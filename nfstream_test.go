@@ -329,3 +329,46 @@ func TestDerivedFacts(t *testing.T) {
 		}
 	}
 }
+
+// TestIterationControl checks early exit and cancellation: breaking out of
+// the loop stops at once; cancelling the context flushes every cached flow
+// (nothing read is lost) and then yields the context's error.
+func TestIterationControl(t *testing.T) {
+	path := testcorpus.Pcap(t, "skype.pcap")
+	s, err := nfstream.New([]string{path}, noDPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range s.Flows(context.Background()) {
+		n++
+		if n == 3 {
+			break
+		}
+	}
+	if n != 3 || s.Counters().Flows != 3 {
+		t.Errorf("break: %d flows seen, counters %+v", n, s.Counters())
+	}
+
+	// With a short idle timeout flows end while the file is being read.
+	o := noDPI()
+	o.IdleTimeout = time.Second
+	if s, err = nfstream.New([]string{path}, o); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var packets uint64
+	var last error
+	for f, err := range s.Flows(ctx) {
+		if err != nil {
+			last = err
+			break
+		}
+		packets += f.BidirectionalPackets
+		cancel() // at the first flow: the rest of the cache is flushed
+	}
+	c := s.Counters()
+	if !errors.Is(last, context.Canceled) || packets != c.Processed || c.Records == 3284 {
+		t.Errorf("cancel: err %v, %d packets in flows, counters %+v", last, packets, c)
+	}
+}
