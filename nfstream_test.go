@@ -357,6 +357,7 @@ func TestIterationControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var packets uint64
 	var last error
 	for f, err := range s.Flows(ctx) {
