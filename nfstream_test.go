@@ -351,8 +351,11 @@ func TestIterationControl(t *testing.T) {
 	}
 
 	// With a short idle timeout flows end while the file is being read.
+	// One meter: several read ahead of the flows by a few batches, more
+	// than this file (see TestShardedIterationControl).
 	o := noDPI()
 	o.IdleTimeout = time.Second
+	o.NMeters = 1
 	if s, err = nfstream.New([]string{path}, o); err != nil {
 		t.Fatal(err)
 	}

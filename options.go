@@ -46,7 +46,12 @@ type Options struct {
 	// SPLTAnalysis is the length of the early-packet sequences, 0 to 65535;
 	// 0 disables them. Default 0.
 	SPLTAnalysis int
-	// NMeters is the number of meters; 0 picks one for the machine.
+	// NMeters is the number of meters (flow caches metering in parallel,
+	// each with its own nDPI engine and plugin instances); 0 picks one per
+	// CPU the process may use, at most 8. Any count gives the same flows,
+	// in the same order, with the same ids as one meter (application
+	// labels aside: each meter's nDPI has its own caches). More than one
+	// meter needs plugins that implement flow.Cloner. Default 0.
 	NMeters int
 	// MaxNFlows stops after this many flows; 0 means no limit.
 	MaxNFlows int
@@ -143,10 +148,35 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// meters resolves NMeters: 0 picks a count for this machine.
-func (o *Options) meters() int {
-	if o.NMeters > 0 {
-		return o.NMeters
+// maxAutoMeters caps the automatic n_meters: past it, the single reader
+// and the merge, not the meters, bound the speed.
+const maxAutoMeters = 8
+
+// meters resolves NMeters (NFStream's n_meters).
+//
+// An explicit value is used as given, even above the number of CPUs (the
+// meters then share them; NFStream would lower it to cores - 1). With more
+// than one meter, every plugin must implement flow.Cloner, since each meter
+// needs its own instance; otherwise it is an error naming n_meters and the
+// plugin.
+//
+// 0 picks runtime.GOMAXPROCS(0) meters, at most 8: the number of CPUs the
+// process may use (its affinity mask and cgroup CPU limit). The reader and
+// the merge take little CPU next to the meters, so on a 2-CPU machine that
+// is 2 meters. It falls back to 1 when a plugin is not a flow.Cloner.
+func (o *Options) meters() (int, error) {
+	for i, p := range o.Plugins {
+		if _, ok := p.(flow.Cloner); ok {
+			continue
+		}
+		if o.NMeters > 1 {
+			return 0, &OptionError{Name: "n_meters", Value: o.NMeters,
+				Want: fmt.Sprintf("plugin %d (%T) cannot run in several meters because it has no Clone method (flow.Cloner); use n_meters 1", i, p)}
+		}
+		return 1, nil
 	}
-	return max(1, runtime.NumCPU()-1)
+	if o.NMeters > 0 {
+		return o.NMeters, nil
+	}
+	return max(1, min(runtime.GOMAXPROCS(0), maxAutoMeters)), nil
 }

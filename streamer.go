@@ -23,6 +23,7 @@ import (
 	"github.com/nfstream-go/nfstream/export"
 	"github.com/nfstream-go/nfstream/filter"
 	"github.com/nfstream-go/nfstream/flow"
+	"github.com/nfstream-go/nfstream/internal/shard"
 )
 
 // Flow is a finished flow; see package flow for its fields.
@@ -46,6 +47,8 @@ type Streamer struct {
 	opts    Options
 	schema  export.Schema
 	dpiOff  error // why DPI is off although NDissections > 0, if it is
+	nMeters int   // n_meters resolved
+	sharded bool  // tests: run the sharded pipeline even with one meter
 
 	counters Counters
 	damage   []error
@@ -69,7 +72,11 @@ func New(sources []string, opts Options) (*Streamer, error) {
 			return nil, &OptionError{Name: "bpf_filter", Value: fmt.Sprintf("%q", opts.BPFFilter), Want: err.Error()}
 		}
 	}
-	s := &Streamer{sources: append([]string(nil), sources...), opts: opts}
+	n, err := opts.meters()
+	if err != nil {
+		return nil, err
+	}
+	s := &Streamer{sources: append([]string(nil), sources...), opts: opts, nMeters: n}
 	s.schema = export.Schema{
 		DecodeTunnels: opts.DecodeTunnels,
 		Statistical:   opts.StatisticalAnalysis,
@@ -92,6 +99,10 @@ func (s *Streamer) Columns() []export.Column { return s.schema.Columns() }
 // n_dissections > 0 (a build without nDPI), or nil.
 func (s *Streamer) DPIUnavailable() error { return s.dpiOff }
 
+// Meters returns the number of meters an iteration runs: Options.NMeters,
+// or the automatic choice when it is 0.
+func (s *Streamer) Meters() int { return s.nMeters }
+
 // Counters returns the counters of the last (or current) iteration.
 func (s *Streamer) Counters() Counters { return s.counters }
 
@@ -101,6 +112,14 @@ func (s *Streamer) Damage() []error { return s.damage }
 
 // Flows reads the sources and yields every flow in NFStream's emission
 // order, with ids 0, 1, 2, ... Each iteration starts from scratch.
+//
+// With several meters (Meters() > 1) the flows, their order and their ids
+// are still exactly those of one meter (docs/sharding.md); only application
+// labels that depend on nDPI's per-engine caches may differ. The loop body
+// runs on the calling goroutine, the meters and the reader on their own.
+// Plugins' OnExpire is then called on the meter's goroutine when the flow
+// ends there, which for a flow NFStream emits late (an idle flow behind an
+// older active one) is before its turn to be yielded.
 //
 // A non-nil error is yielded once, with a nil flow, and ends the iteration:
 // a source that cannot be opened or is not a capture, or ctx's error. Before
@@ -147,6 +166,9 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *bool) err
 		StatisticalAnalysis: s.opts.StatisticalAnalysis,
 		SPLTAnalysis:        s.opts.SPLTAnalysis,
 		Plugins:             s.opts.Plugins,
+	}
+	if s.nMeters > 1 || s.sharded {
+		return s.runSharded(ctx, cfg, emit, stopped)
 	}
 	if s.schema.DPI {
 		engine, err := ndpi.New()
@@ -225,4 +247,71 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *bool) err
 		meter.Process(&pkt)
 	}
 	return finish(nil)
+}
+
+// runSharded is run with several meters (package internal/shard): one
+// reader, s.nMeters meters each with its own nDPI engine and plugin
+// instances, and the merge on this goroutine.
+func (s *Streamer) runSharded(ctx context.Context, base flow.Config, emit func(*Flow), stopped *bool) error {
+	n := s.nMeters
+	plugins := make([][]flow.Plugin, n)
+	plugins[0] = s.opts.Plugins
+	for i := 1; i < n; i++ {
+		for _, p := range s.opts.Plugins {
+			plugins[i] = append(plugins[i], p.(flow.Cloner).Clone()) // checked by New
+		}
+	}
+	defer func() {
+		for _, pl := range plugins[1:] {
+			for _, p := range pl {
+				p.Cleanup()
+			}
+		}
+	}()
+	newMeter := func(i int) (flow.Config, func(), error) {
+		cfg := base
+		cfg.Plugins = plugins[i]
+		if !s.schema.DPI {
+			return cfg, nil, nil
+		}
+		engine, err := ndpi.New()
+		if err != nil {
+			return cfg, nil, fmt.Errorf("nDPI: %w", err)
+		}
+		if cfg.Dissector, err = dpi.NewDissector(engine, s.opts.NDissections, len(cfg.Plugins) > 0); err != nil {
+			engine.Close()
+			return cfg, nil, err
+		}
+		return cfg, func() { engine.Close() }, nil
+	}
+	var filters *filter.Set
+	if s.opts.BPFFilter != "" {
+		var err error
+		if filters, err = filter.NewSet(s.opts.BPFFilter, 262144); err != nil {
+			return err
+		}
+	}
+	src, err := capture.OpenFiles(s.sources)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	in := shard.Input{
+		Source:    src,
+		Filter:    filters,
+		Decoder:   decode.Decoder{DecodeTunnels: s.opts.DecodeTunnels},
+		MaxDamage: maxDamageReports,
+	}
+	cfg := shard.Config{
+		Meters:   n,
+		NewMeter: newMeter,
+		CopyIP:   s.schema.DPI || len(s.opts.Plugins) > 0,
+	}
+	progress := func(rc shard.Counters, damage []error) {
+		c := &s.counters
+		c.Records, c.Filtered, c.Ignored, c.Processed, c.Clamped, c.Damaged =
+			rc.Records, rc.Filtered, rc.Ignored, rc.Processed, rc.Clamped, rc.Damaged
+		s.damage = append(s.damage, damage...)
+	}
+	return shard.Run(ctx, in, cfg, func(f *Flow) bool { emit(f); return !*stopped }, progress)
 }

@@ -17,6 +17,7 @@ const (
 	Float              // float64
 	String             // UTF-8 text
 	List               // list of integers (SPLT sequences)
+	UDPS               // a plugin's value, any flow.Kind (see UDPSColumns)
 )
 
 // Column is one output column: its NFStream name, its type and how to read
@@ -30,6 +31,8 @@ type Column struct {
 	String func(b []byte, f *flow.Flow) []byte
 	// List appends the values to dst and returns the extended slice.
 	List func(dst []int64, f *flow.Flow) []int64
+	// UDPS returns the flow's user-defined value (None when it has none).
+	UDPS func(*flow.Flow) flow.Value
 }
 
 // Schema says which column groups a run produces.

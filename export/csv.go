@@ -21,6 +21,7 @@ type CSV struct {
 	buf    []byte
 	list   []int64
 	header bool
+	fixed  bool // the columns are final: the first flow adds no udps columns (set by New and Create)
 }
 
 // NewCSV returns a writer of the given columns to w.
@@ -48,8 +49,12 @@ func (c *CSV) WriteHeader() error {
 	return err
 }
 
-// Write writes one flow as a line.
+// Write writes one flow as a line. The first flow written also decides
+// the udps.<name> columns, as in NFStream (see UDPSColumns).
 func (c *CSV) Write(f *flow.Flow) error {
+	if !c.header && !c.fixed {
+		c.cols = WithUDPS(c.cols, f)
+	}
 	if err := c.WriteHeader(); err != nil {
 		return err
 	}
@@ -82,11 +87,29 @@ func (c *CSV) appendValue(b []byte, col *Column, f *flow.Flow) []byte {
 			b = strconv.AppendInt(b, v, 10)
 		}
 		return append(b, ']', '"')
+	case UDPS:
+		v := col.UDPS(f)
+		switch v.Kind {
+		case flow.KindNone:
+			return b // None: empty field
+		case flow.KindInt, flow.KindFloat:
+			return AppendPyValue(b, v)
+		}
+		start := len(b)
+		b = append(b, '"')
+		b = AppendPyValue(b, v)
+		return closeQuote(b, start)
 	}
 	// String: quote, doubling quotes inside.
 	start := len(b)
 	b = append(b, '"')
 	b = col.String(b, f)
+	return closeQuote(b, start)
+}
+
+// closeQuote doubles every quote after the opening one at b[start] and
+// appends the closing quote (RFC 4180).
+func closeQuote(b []byte, start int) []byte {
 	for i := start + 1; i < len(b); i++ {
 		if b[i] == '"' {
 			b = append(b, 0)
@@ -99,3 +122,12 @@ func (c *CSV) appendValue(b []byte, col *Column, f *flow.Flow) []byte {
 
 // Flush writes buffered data to the underlying writer.
 func (c *CSV) Flush() error { return c.w.Flush() }
+
+// Close writes the header if no flow was written, then flushes. It does not
+// close the underlying writer. Close makes CSV an export Writer.
+func (c *CSV) Close() error {
+	if err := c.WriteHeader(); err != nil {
+		return err
+	}
+	return c.Flush()
+}

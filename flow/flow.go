@@ -72,7 +72,7 @@ type Flow struct {
 	// UDPS holds the plugins' values; nil without plugins.
 	UDPS *UDPS
 
-	prev, next *Flow // creation order in the meter's cache
+	prev, next *Flow // creation order in the meter's cache (last-seen order in a shard meter)
 }
 
 // BidirectionalDurationMs is last seen minus first seen.

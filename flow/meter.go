@@ -118,15 +118,22 @@ type Meter struct {
 	// head is the oldest-created cached flow, tail the newest: the cache is
 	// ordered by creation, never refreshed by updates (spec 5.3).
 	head, tail *Flow
-	tick       uint64
-	scanTick   uint64
-	// Clamped counts packets whose time went backwards and was raised to
-	// the meter clock (spec 5.1).
-	Clamped uint64
+	Clock
 	// DPIFailures counts flows nDPI could not allocate state for; they have
 	// empty application columns.
 	DPIFailures uint64
 	view        Packet // the plugins' packet view, reused
+
+	// Shard mode only (NewShardMeter, see order.go): events go to out;
+	// seq and kind describe the events of the call in progress; updates
+	// move a flow to the tail, so the list is in last-seen order; refs
+	// holds the Ref of every flow not yet reported ended (kept out of
+	// Flow so that a single meter's flows stay small).
+	out  func(Event)
+	seq  uint64
+	kind EventKind
+	lru  bool
+	refs map[*Flow]*Ref
 }
 
 // NewMeter returns an empty meter that hands every finished flow to emit.
@@ -136,9 +143,6 @@ func NewMeter(cfg Config, emit func(*Flow)) *Meter {
 
 // Len is the number of flows in the cache.
 func (m *Meter) Len() int { return len(m.flows) }
-
-// Tick is the meter clock: the latest packet time seen, in ms.
-func (m *Meter) Tick() uint64 { return m.tick }
 
 func (m *Meter) size(p *decode.Packet) uint64 {
 	switch m.cfg.AccountingMode {
@@ -152,23 +156,41 @@ func (m *Meter) size(p *decode.Packet) uint64 {
 	return uint64(p.RawSize)
 }
 
-// advance applies the clock rule of spec 5.1 to the packet time and reports
-// whether an idle scan is due (deciding it before the packet is consumed).
-func (m *Meter) advance(t *uint64) bool {
-	if *t > m.tick {
-		m.tick = *t
+// Clock is a meter's clock (spec 5.1) with its idle scan schedule (spec
+// 5.4 step 1). Its zero value is the clock before the first packet. A
+// sharded pipeline runs the single meter's Clock over all packets to find
+// the scan points.
+type Clock struct {
+	tick     uint64
+	scanTick uint64
+	// Clamped counts packets whose time went backwards and was raised to
+	// the clock (spec 5.1).
+	Clamped uint64
+}
+
+// Tick is the clock: the latest packet time seen, in ms.
+func (c *Clock) Tick() uint64 { return c.tick }
+
+// Advance applies the clock rule of spec 5.1 to a packet time (raising *t
+// to the clock when it is earlier) and reports whether an idle scan is due
+// after this packet (decided before the packet is consumed).
+func (c *Clock) Advance(t *uint64) bool {
+	if *t > c.tick {
+		c.tick = *t
 	} else {
-		if *t < m.tick {
-			m.Clamped++
+		if *t < c.tick {
+			c.Clamped++
 		}
-		*t = m.tick
+		*t = c.tick
 	}
-	if m.tick-m.scanTick >= scanIntervalMs {
-		m.scanTick = m.tick
+	if c.tick-c.scanTick >= scanIntervalMs {
+		c.scanTick = c.tick
 		return true
 	}
 	return false
 }
+
+func (m *Meter) advance(t *uint64) bool { return m.Clock.Advance(t) }
 
 // Other accounts for a packet that belongs to another meter: it only moves
 // the clock and may trigger an idle scan (spec 5.4).
@@ -196,23 +218,29 @@ func (m *Meter) Process(p *decode.Packet) {
 			m.expire(k, f)
 			m.create(k, p)
 		default:
+			if m.lru {
+				m.toTail(f)
+			}
 			m.update(k, f, p)
 		}
 	} else {
 		m.create(k, p)
 	}
-	if scanDue {
+	if scanDue && !m.lru { // shard meters scan when told (ExpireIdle)
 		m.scan()
 	}
 }
 
-// Flush emits every cached flow in creation order (end of input).
+// Flush emits every cached flow in creation order (end of input). A shard
+// meter reports them as EventFlushed, in no particular order.
 func (m *Meter) Flush() {
+	if m.out != nil {
+		m.seq, m.kind = flushSeq, EventFlushed
+	}
 	for m.head != nil {
 		m.expire(m.head.key(), m.head)
 	}
 }
-
 
 // scan expires idle flows from the oldest, stopping at the first one that is
 // not idle (spec 5.6).
@@ -286,6 +314,11 @@ func (m *Meter) create(k Key, p *decode.Packet) {
 	if n := m.cfg.SPLTAnalysis; n > 0 {
 		f.SPLT = newSPLT(n)
 		f.SPLT.Direction[0], f.SPLT.PS[0], f.SPLT.PIATMs[0] = 0, int32(s), 0
+	}
+	if m.out != nil {
+		r := &Ref{key: k, hash: refHash(&k), seq: m.seq}
+		m.refs[f] = r
+		m.out(Event{Seq: m.seq, Kind: EventCreated, Ref: r})
 	}
 	if d := m.cfg.Dissector; d != nil {
 		f.DPI = &dpi.FlowState{}

@@ -25,12 +25,31 @@ import (
 //
 // Parameters are ordinary struct fields. Each meter needs its own instance;
 // a plugin with state shared across flows must not be given to several
-// meters at once.
+// meters at once. To run with several meters (n_meters > 1) a plugin
+// implements Cloner.
 type Plugin interface {
 	OnInit(pkt *Packet, f *Flow)
 	OnUpdate(pkt *Packet, f *Flow)
 	OnExpire(f *Flow)
 	Cleanup()
+}
+
+// Cloner is implemented by plugins that can run with several meters. A
+// sharded pipeline gives the plugin value the caller configured to its
+// first meter and a Clone to each other meter, so that each meter calls its
+// own instance from its own goroutine (as NFStream copies a plugin into
+// every meter process). Cleanup is called on every instance.
+//
+// Clone returns an instance with the same parameters and the state of a
+// plugin that has seen no flow yet; it is called before the stream starts,
+// from the goroutine that starts it. A plugin whose hooks keep no state and
+// are safe to call concurrently may return itself.
+//
+// Streams with several meters refuse plugins that are not Cloners (an
+// explicit n_meters > 1 is an error; the automatic choice falls back to one
+// meter).
+type Cloner interface {
+	Clone() Plugin
 }
 
 // BasePlugin has no-op hooks; embed it to implement only the hooks you need.

@@ -10,8 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
+	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +23,7 @@ import (
 	"github.com/nfstream-go/nfstream"
 	"github.com/nfstream-go/nfstream/capture"
 	"github.com/nfstream-go/nfstream/export"
+	"github.com/nfstream-go/nfstream/plugins"
 )
 
 const usage = `NAME
@@ -27,6 +31,8 @@ const usage = `NAME
 
 SYNOPSIS
     nfstream [OPTIONS] SOURCE...
+    nfstream [OPTIONS] INTERFACE
+    nfstream --list-plugins
 
 DESCRIPTION
     nfstream reads one or more capture files (classic pcap or pcapng, any
@@ -38,15 +44,19 @@ DESCRIPTION
         tcpdump -i eth0 -w - | nfstream -
     works, as does a named pipe.
 
+    A single SOURCE naming a network interface (and no file of that name)
+    captures live from it with AF_PACKET until SIGINT or SIGTERM, then
+    writes every flow still in progress. Live capture needs root or the
+    CAP_NET_RAW capability (setcap cap_net_raw+eip nfstream); see
+    docs/live.md.
+
     Flows are written to standard output unless -o is given. Warnings, the
     summary of ignored and damaged packets, and errors go to standard error.
 
 OPTIONS
     Flags are NFStreamer's parameters in kebab-case; defaults are NFStream's.
 
-    -o, --output FILE
-        Write the CSV to FILE instead of standard output.
-    --decode-tunnels=BOOL
+` + outputUsage + `    --decode-tunnels=BOOL
         Decapsulate GTP-U, TZSP and CAPWAP and add the tunnel_id column
         (default true). IP-in-IP is always decapsulated.
     --bpf-filter EXPR
@@ -70,14 +80,31 @@ OPTIONS
     --max-nflows N
         Stop after N flows (default 0: no limit).
     --n-meters N
-        Number of meters, 0 for automatic (default 0). This version meters
-        with one.
-    --snapshot-length N, --promiscuous-mode=BOOL, --socket-buffer-size N,
-    --performance-report N, --system-visibility-mode N,
-    --system-visibility-poll-ms N
-        Live-capture parameters: validated, no effect on files (as NFStream).
+        Number of meters, 0 for automatic (default 0). Files are read once
+        and shared out by flow; the output is the same, in the same order,
+        for any number of meters.
+    --plugin NAME[:PARAM=VALUE,...]
+        Enable a built-in plugin (repeat for several; called in that order).
+        Its values become udps.<name> columns after the application columns,
+        in every output format. Built-ins: splt, flowslicer, dhcp, mdns, ja4.
+    --list-plugins
+        List the built-in plugins with their parameters and columns, and exit.
+    --snapshot-length N, --promiscuous-mode=BOOL, --socket-buffer-size N
+        Live capture: bytes kept per packet (default 1536), promiscuous mode
+        (default true), ring size in bytes (default 0: automatic). Validated,
+        no effect on files (as NFStream).
+    --performance-report N
+        Live capture: print NFStream's performance line (JSON) on standard
+        error every N seconds.
+    --user NAME
+        Live capture: switch to user NAME once the sockets are open.
+    --system-visibility-mode N, --system-visibility-poll-ms N
+        Validated; process attribution is not implemented yet.
+    --cpuprofile FILE
+        Write a Go CPU profile of the run to FILE (go tool pprof).
     -q, --quiet
-        Do not print the summary.
+        Do not print the summary, the warnings about options, nor the
+        progress bar (drawn on standard error when it is a terminal).
     -h, --help
         Print this manual.
 
@@ -92,6 +119,8 @@ EXAMPLES
     nfstream capture.pcap > flows.csv
     nfstream --statistical-analysis --splt-analysis 10 -o flows.csv a.pcap b.pcap
     nfstream --n-dissections 0 --bpf-filter "tcp port 443" capture.pcapng
+    nfstream --splt-analysis 20 -o flows.parquet capture.pcap
+    nfstream --anonymize src_ip,dst_ip --anonymize-key-file key -o flows.jsonl capture.pcap
     python3 -c 'import pandas; print(pandas.read_csv("flows.csv").head())'
 `
 
@@ -122,17 +151,39 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// flowSource is what the output loop needs from a file or live streamer.
+type flowSource interface {
+	Flows(ctx context.Context) iter.Seq2[*nfstream.Flow, error]
+	Columns() []export.Column
+	DPIUnavailable() error
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	opts := nfstream.DefaultOptions()
 	fs := flag.NewFlagSet("nfstream", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	var output string
-	var quiet bool
+	var (
+		output, user, cpuProfile string
+		quiet, listPlugins       bool
+		pluginSpecs              stringList
+		outFlags                 outputFlags
+	)
 	fs.StringVar(&output, "o", "", "")
 	fs.StringVar(&output, "output", "", "")
 	fs.BoolVar(&quiet, "q", false, "")
 	fs.BoolVar(&quiet, "quiet", false, "")
+	outFlags.register(fs)
+	fs.Var(&pluginSpecs, "plugin", "")
+	fs.BoolVar(&listPlugins, "list-plugins", false, "")
+	fs.StringVar(&user, "user", "", "")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "")
 	fs.BoolVar(&opts.DecodeTunnels, "decode-tunnels", opts.DecodeTunnels, "")
 	fs.StringVar(&opts.BPFFilter, "bpf-filter", "", "")
 	fs.BoolVar(&opts.PromiscuousMode, "promiscuous-mode", opts.PromiscuousMode, "")
@@ -166,42 +217,89 @@ func run(args []string, stdout, stderr io.Writer) int {
 		sources = append(sources, rest[0])
 		args = rest[1:]
 	}
+	registry := plugins.Builtins()
+	if listPlugins {
+		if err := registry.WriteList(stdout); err != nil {
+			return 1
+		}
+		return 0
+	}
 	if len(sources) == 0 {
-		fmt.Fprintln(stderr, "nfstream: no SOURCE given (a capture file, or - for standard input); see nfstream --help")
+		fmt.Fprintln(stderr, "nfstream: no SOURCE given (a capture file, - for standard input, or a network interface); see nfstream --help")
 		return 2
+	}
+	if len(pluginSpecs) > 0 {
+		var err error
+		if opts.Plugins, err = registry.BuildAll(pluginSpecs); err != nil {
+			fmt.Fprintln(stderr, "nfstream: --plugin:", err)
+			return 2
+		}
 	}
 	if opts.SPLTAnalysis > 255 && !quiet {
 		fmt.Fprintf(stderr, "nfstream: warning: --splt-analysis %d is above 255; long sequences slow metering down\n", opts.SPLTAnalysis)
 	}
-	s, err := nfstream.New(sources, opts)
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "nfstream: --cpuprofile:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "nfstream: --cpuprofile:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	iface, live := liveSource(sources)
+	if user != "" && !live {
+		fmt.Fprintln(stderr, "nfstream: --user only applies to live capture (a SOURCE naming a network interface)")
+		return 2
+	}
+	var (
+		src   flowSource
+		files *nfstream.Streamer
+		cap   *nfstream.LiveStreamer
+		err   error
+	)
+	if live {
+		cap, err = nfstream.NewLive(iface, opts, nfstream.LiveOptions{User: user, ReportWriter: stderr})
+		src = cap
+	} else {
+		files, err = nfstream.New(sources, opts)
+		src = files
+	}
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintln(stderr, "nfstream:", line)
 		}
 		return 2
 	}
-	if err := s.DPIUnavailable(); err != nil {
+	if err := src.DPIUnavailable(); err != nil {
 		fmt.Fprintf(stderr, "nfstream: warning: %v; the application columns are left out\n", err)
 	}
 
-	out := stdout
-	if output != "" {
-		f, err := os.Create(output)
-		if err != nil {
-			fmt.Fprintln(stderr, "nfstream:", err)
-			return 1
-		}
-		defer f.Close()
-		out = f
+	w, code := outFlags.openOutput(output, sources, src.Columns(), stdout, stderr, quiet)
+	if code != 0 {
+		return code
 	}
+	defer w.Close() // after an early return; the Close below reports errors
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // the first signal flushes the cached flows; a second one kills
+	}()
 
-	w := export.NewCSV(out, s.Columns())
 	status := 0
-	for f, err := range s.Flows(ctx) {
+	for f, err := range src.Flows(ctx) {
 		if err != nil {
-			fmt.Fprintln(stderr, "nfstream:", err)
+			if errors.Is(err, context.Canceled) {
+				fmt.Fprintln(stderr, "nfstream: interrupted: the flows of the packets read so far are written")
+			} else {
+				fmt.Fprintln(stderr, "nfstream:", err)
+			}
 			status = 1
 			break
 		}
@@ -210,14 +308,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if err := w.WriteHeader(); err == nil {
-		err = w.Flush()
-		if err != nil {
-			fmt.Fprintln(stderr, "nfstream: writing flows:", err)
-			return 1
-		}
+	if err := w.Close(); err != nil {
+		fmt.Fprintln(stderr, "nfstream: writing flows:", err)
+		return 1
 	}
-	for _, d := range s.Damage() {
+	if live {
+		if !quiet {
+			c, k := cap.Counters(), cap.Kernel()
+			fmt.Fprintf(stderr, "nfstream: %s: %d packets captured, %d metered, %d ignored, %d dropped by the kernel; %d flows\n",
+				iface, c.Records, c.Processed, c.Ignored, k.Drops, c.Flows)
+		}
+		return status
+	}
+	for _, d := range files.Damage() {
 		switch {
 		case errors.Is(d, capture.ErrTruncated):
 			fmt.Fprintf(stderr, "nfstream: warning: %v (the rest of the input was read)\n", d)
@@ -228,10 +331,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 			status = 1
 		}
 	}
-	c := s.Counters()
+	c := files.Counters()
 	if !quiet {
 		fmt.Fprintf(stderr, "nfstream: %d packets read, %d metered, %d ignored, %d filtered out, %d damaged; %d flows\n",
 			c.Records, c.Processed, c.Ignored, c.Filtered, c.Damaged, c.Flows)
 	}
 	return status
+}
+
+// liveSource applies NFStream's rule: a single SOURCE that is neither "-"
+// nor an existing file but the name of a network interface means live
+// capture.
+func liveSource(sources []string) (string, bool) {
+	if len(sources) != 1 || sources[0] == "-" {
+		return "", false
+	}
+	if _, err := os.Stat(sources[0]); err == nil {
+		return "", false
+	}
+	if _, err := net.InterfaceByName(sources[0]); err != nil {
+		return "", false
+	}
+	return sources[0], true
 }

@@ -147,3 +147,35 @@ func TestInterleavedFlags(t *testing.T) {
 		t.Errorf("%d lines, want header + 2 flows", n)
 	}
 }
+
+func TestPluginFlags(t *testing.T) {
+	out, errs, status := runCmd(t, "--n-dissections", "0", "--plugin", "flowslicer:limit=4", "--plugin", "splt:sequence_length=3", demo)
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, errs)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := strings.Join(rows[0], ",")
+	if !strings.HasSuffix(h, ",udps.splt_direction,udps.splt_ps,udps.splt_piat_ms") {
+		t.Errorf("header ends %q", h[len(h)-80:])
+	}
+	// The 10-packet HTTP flow is cut into 4 + 4 + 2 packets (expiration_id -1
+	// for the first two), the 6-packet ping into 4 + 2.
+	var cut int
+	for _, r := range rows[1:] {
+		if r[1] == "-1" {
+			cut++
+		}
+	}
+	if len(rows)-1 != 8 || cut != 3 {
+		t.Errorf("%d flows, %d cut by flowslicer; want 8 and 3:\n%s", len(rows)-1, cut, out)
+	}
+	if _, errs, status := runCmd(t, "--plugin", "nosuch", demo); status != 2 || !strings.Contains(errs, "nosuch") {
+		t.Errorf("unknown plugin: status %d, %q", status, errs)
+	}
+	if out, _, status := runCmd(t, "--list-plugins"); status != 0 || !strings.Contains(out, "ja4") {
+		t.Errorf("--list-plugins: status %d, %q", status, out)
+	}
+}

@@ -1,0 +1,168 @@
+package export
+
+import (
+	"bufio"
+	"io"
+	"math"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/nfstream-go/nfstream/flow"
+)
+
+// jsonl writes JSON Lines: one object per flow, on one line, whose keys are
+// the column names in column order. Integers are JSON integers; floats are
+// written as Python's repr() (always with a '.' or an exponent, so readers
+// keep them floats), and NaN and ±Inf, which JSON lacks, as null; strings
+// are JSON strings (bytes that are not UTF-8 become U+FFFD); lists are
+// arrays; a udps None is null.
+type jsonl struct {
+	w    *bufio.Writer
+	cols []Column
+	keys [][]byte // `{"name":` then `,"name":`, precomputed
+	buf  []byte   // the line
+	raw  []byte   // a string value before escaping
+	list []int64
+}
+
+func newJSONL(w io.Writer, lay *layout) *jsonl {
+	j := &jsonl{w: bufio.NewWriterSize(w, 256<<10), cols: lay.cols, keys: make([][]byte, len(lay.cols))}
+	for i, c := range lay.cols {
+		k := []byte{','}
+		if i == 0 {
+			k[0] = '{'
+		}
+		k = appendJSONString(k, c.Name)
+		j.keys[i] = append(k, ':')
+	}
+	return j
+}
+
+func (j *jsonl) Write(f *flow.Flow) error {
+	b := j.buf[:0]
+	for i := range j.cols {
+		b = append(b, j.keys[i]...)
+		b = j.appendValue(b, &j.cols[i], f)
+	}
+	if len(j.cols) == 0 {
+		b = append(b, '{')
+	}
+	b = append(b, '}', '\n')
+	j.buf = b
+	_, err := j.w.Write(b)
+	return err
+}
+
+func (j *jsonl) appendValue(b []byte, col *Column, f *flow.Flow) []byte {
+	switch col.Kind {
+	case Int:
+		return strconv.AppendInt(b, col.Int(f), 10)
+	case Float:
+		return appendJSONFloat(b, col.Float(f))
+	case String:
+		j.raw = col.String(j.raw[:0], f)
+		// The string only lives during the call: no copy needed.
+		return appendJSONString(b, unsafe.String(unsafe.SliceData(j.raw), len(j.raw)))
+	case List:
+		j.list = col.List(j.list[:0], f)
+		return appendJSONInts(b, j.list)
+	case UDPS:
+		return appendJSONValue(b, col.UDPS(f))
+	}
+	return append(b, "null"...)
+}
+
+func (j *jsonl) Close() error { return j.w.Flush() }
+
+func appendJSONFloat(b []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return append(b, "null"...)
+	}
+	return AppendPyFloat(b, v)
+}
+
+func appendJSONInts(b []byte, list []int64) []byte {
+	b = append(b, '[')
+	for i, v := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return append(b, ']')
+}
+
+func appendJSONValue(b []byte, v flow.Value) []byte {
+	switch v.Kind {
+	case flow.KindInt:
+		return strconv.AppendInt(b, v.Int, 10)
+	case flow.KindFloat:
+		return appendJSONFloat(b, v.Float)
+	case flow.KindString:
+		return appendJSONString(b, v.String)
+	case flow.KindList:
+		return appendJSONInts(b, v.List)
+	case flow.KindStrings:
+		b = append(b, '[')
+		for i, s := range v.Strings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, s)
+		}
+		return append(b, ']')
+	}
+	return append(b, "null"...)
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, as are U+2028 and U+2029 (for JavaScript);
+// invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&15])
+			i += n
+			start = i
+			continue
+		}
+		i += n
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

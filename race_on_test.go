@@ -1,0 +1,5 @@
+//go:build race
+
+package nfstream_test
+
+const raceEnabled = true
