@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/nfstream
 
-.PHONY: all build demo test vet fmt-check bench setup setup-test clean
+.PHONY: all build demo test vet fmt-check bench fuzz fuzz-short setup setup-test clean
 
 all: build
 
@@ -34,6 +34,14 @@ test: setup-test fmt-check vet
 	cd internal/parquetcheck && $(GO) vet ./... && $(GO) test -count=1 ./...
 	CGO_ENABLED=0 $(GO) build ./...
 	$(GO) build -tags nondpi ./...
+
+# Every fuzz target for FUZZTIME (default 60s) each; see scripts/fuzz.sh.
+fuzz: setup
+	scripts/fuzz.sh $(FUZZTIME)
+
+# The short fuzz run of CI: 10 s per target.
+fuzz-short: setup
+	scripts/fuzz.sh 10s
 
 # Benchmarks against the 40-replica capture (see bench/README.md).
 bench: build
