@@ -10,7 +10,7 @@ set -euo pipefail
 mode=${1:-build}
 pkgs=(libpcap-dev libndpi-dev pkg-config)
 if [ "$mode" = test ]; then
-  pkgs+=(libndpi-bin python3-pandas tcpdump tcpreplay iproute2)
+  pkgs+=(libndpi-bin python3-pandas tcpdump tcpreplay iproute2 nfdump)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -56,7 +56,7 @@ DESCRIPTION
 OPTIONS
     Flags are NFStreamer's parameters in kebab-case; defaults are NFStream's.
 
-` + outputUsage + `    --decode-tunnels=BOOL
+` + outputUsage + streamUsage + `    --decode-tunnels=BOOL
         Decapsulate GTP-U, TZSP and CAPWAP and add the tunnel_id column
         (default true). IP-in-IP is always decapsulated.
     --bpf-filter EXPR
@@ -174,12 +174,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		quiet, listPlugins       bool
 		pluginSpecs              stringList
 		outFlags                 outputFlags
+		netFlags                 streamFlags
 	)
 	fs.StringVar(&output, "o", "", "")
 	fs.StringVar(&output, "output", "", "")
 	fs.BoolVar(&quiet, "q", false, "")
 	fs.BoolVar(&quiet, "quiet", false, "")
 	outFlags.register(fs)
+	netFlags.register(fs)
 	fs.Var(&pluginSpecs, "plugin", "")
 	fs.BoolVar(&listPlugins, "list-plugins", false, "")
 	fs.StringVar(&user, "user", "", "")
@@ -280,7 +282,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nfstream: warning: %v; the application columns are left out\n", err)
 	}
 
-	w, code := outFlags.openOutput(output, sources, src.Columns(), stdout, stderr, quiet)
+	w, code := openOutputs(&outFlags, &netFlags, output, sources, src.Columns(), stdout, stderr, quiet, live)
 	if code != 0 {
 		return code
 	}
