@@ -143,6 +143,7 @@ type Writer struct {
 	mu                                 sync.Mutex
 	firstErr                           error // guarded by mu
 	promise                            func(*kgo.Record, error)
+	retries                            retryTable
 }
 
 // New returns a Writer of the columns cols (export.Schema.Columns; the
@@ -188,12 +189,18 @@ func New(cfg Config, cols []export.Column) (*Writer, error) {
 	}
 	w := &Writer{cfg: cfg, cl: cl, base: cols}
 	w.ctx, w.abort = context.WithCancel(context.Background())
-	w.promise = func(_ *kgo.Record, err error) {
+	w.promise = func(r *kgo.Record, err error) {
 		switch {
 		case err == nil:
 			w.produced.Add(1)
+			if w.retries.Len() > 0 {
+				w.retries.Delete(r)
+			}
 		case errors.Is(err, kgo.ErrMaxBuffered):
 			w.dropped.Add(1)
+		case w.retry(r, err):
+			// handed back to the producer: a connection cut while the
+			// producer ID was being set up fails the whole buffer at once.
 		default:
 			w.failed.Add(1)
 			w.mu.Lock()
@@ -269,4 +276,52 @@ func (w *Writer) Close() error {
 		return msg
 	}
 	return nil
+}
+
+// maxRetries is how many times a record that failed for another reason than
+// a full buffer is handed back to the producer before it counts as failed.
+const maxRetries = 10
+
+// retryTable counts the attempts of records that failed at least once.
+type retryTable struct {
+	mu sync.Mutex
+	n  map[*kgo.Record]int
+}
+
+func (t *retryTable) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.n)
+}
+
+func (t *retryTable) Delete(r *kgo.Record) {
+	t.mu.Lock()
+	delete(t.n, r)
+	t.mu.Unlock()
+}
+
+// next counts one more attempt of r and reports whether it may be retried.
+func (t *retryTable) next(r *kgo.Record) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == nil {
+		t.n = make(map[*kgo.Record]int)
+	}
+	t.n[r]++
+	if t.n[r] > maxRetries {
+		delete(t.n, r)
+		return false
+	}
+	return true
+}
+
+// retry hands a failed record back to the producer unless the writer is
+// closing or the record has used its attempts. It runs in a promise, so it
+// never blocks: a full buffer makes the retry fail, counted as dropped.
+func (w *Writer) retry(r *kgo.Record, err error) bool {
+	if w.ctx.Err() != nil || errors.Is(err, context.Canceled) || !w.retries.next(r) {
+		return false
+	}
+	w.cl.TryProduce(w.ctx, r, w.promise)
+	return true
 }
