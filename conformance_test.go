@@ -14,7 +14,7 @@ import (
 
 // resultRow is one line of NFStream's results file for a capture.
 type resultRow struct {
-	id, packets, bytes                   uint64
+	id, packets, bytes                 uint64
 	app, category, guessed, confidence string
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/nfstream-go/nfstream/export"
 	"github.com/nfstream-go/nfstream/filter"
 	"github.com/nfstream-go/nfstream/flow"
+	"github.com/nfstream-go/nfstream/sysvis"
 )
 
 // LiveOptions are the settings of a live capture that NFStream's parameters
@@ -64,6 +65,10 @@ type PerformanceReport struct {
 	PacketsDroppedFilteredByKernel uint64
 	// MetersPacketsProcessingBalance is PacketsProcessed per meter.
 	MetersPacketsProcessingBalance []uint64
+	// SystemVisibilityMethod is the process attribution method
+	// (system_visibility_mode 1; see sysvis.Table.Method), "" when off.
+	// Not part of the JSON line.
+	SystemVisibilityMethod string
 	// KernelPackets is the number of packets the sockets accepted, drops
 	// included (libpcap's ps_recv); KernelFreezes the number of times a
 	// ring was full.
@@ -129,8 +134,9 @@ type LiveStreamer struct {
 	flows atomic.Uint64
 	stats []meterCounters
 
-	mu    sync.Mutex
-	socks []*afpacket.Socket // of the current or last iteration
+	mu        sync.Mutex
+	socks     []*afpacket.Socket // of the current or last iteration
+	sysMethod string             // system visibility method of the current or last iteration
 }
 
 // NewLive validates the options and returns a streamer over the network
@@ -141,7 +147,10 @@ type LiveStreamer struct {
 // (attached to the sockets), NMeters (resolved as for files: 0 picks one
 // per usable CPU, at most 8; with several meters every plugin must be a
 // flow.Cloner, each meter getting its own clone) and PerformanceReport.
-// SystemVisibilityMode is validated but has no effect yet.
+// SystemVisibilityMode 1 attributes each flow to the local process owning
+// its socket (live_sysvis.go); it is refused with an error naming
+// system_visibility_mode off Linux, without root (or CAP_SYS_PTRACE) and
+// together with LiveOptions.User.
 func NewLive(iface string, opts Options, live LiveOptions) (*LiveStreamer, error) {
 	var errs []error
 	if err := opts.Validate(); err != nil {
@@ -153,6 +162,9 @@ func NewLive(iface string, opts Options, live LiveOptions) (*LiveStreamer, error
 		if _, err := net.InterfaceByName(iface); err != nil {
 			errs = append(errs, &OptionError{Name: "source", Value: iface, Want: "a capture file or the name of a network interface (" + err.Error() + ")"})
 		}
+	}
+	if err := checkSystemVisibility(&opts, &live); err != nil {
+		errs = append(errs, err)
 	}
 	if live.PollTimeout < 0 || (live.PollTimeout > 0 && live.PollTimeout < time.Millisecond) {
 		errs = append(errs, &OptionError{Name: "poll_timeout", Value: live.PollTimeout, Want: "0 (100ms) or at least 1ms"})
@@ -176,6 +188,8 @@ func NewLive(iface string, opts Options, live LiveOptions) (*LiveStreamer, error
 		Statistical:   opts.StatisticalAnalysis,
 		SPLT:          opts.SPLTAnalysis > 0,
 		DPI:           opts.NDissections > 0 && ndpi.Available,
+
+		SystemVisibility: opts.SystemVisibilityMode == 1,
 	}
 	if opts.NDissections > 0 && !ndpi.Available {
 		s.dpiOff = dpi.ErrUnavailable
@@ -240,6 +254,7 @@ func (s *LiveStreamer) Report() PerformanceReport {
 		KernelPackets:                  k.Packets,
 		KernelFreezes:                  k.Freezes,
 		MetersPacketsProcessingBalance: make([]uint64, len(s.stats)),
+		SystemVisibilityMethod:         s.SystemVisibilityMethod(),
 	}
 	for i := range s.stats {
 		p := s.stats[i].processed.Load()
@@ -278,6 +293,9 @@ func (s *LiveStreamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 		}
 		for f := range r.out {
 			f.ID = s.flows.Add(1) - 1
+			if r.sys != nil {
+				attachProcess(r.sys, f)
+			}
 			if !yield(f, nil) {
 				return
 			}
@@ -302,6 +320,7 @@ type liveRun struct {
 	once    sync.Once
 	mu      sync.Mutex
 	first   error
+	sys     *sysvis.Table // system visibility, nil when off
 }
 
 func (r *liveRun) fail(err error) {
@@ -325,6 +344,9 @@ func (r *liveRun) stop() {
 	r.cancel()
 	r.wg.Wait()
 	r.reports.Wait()
+	if r.sys != nil {
+		r.sys.Close()
+	}
 }
 
 // start opens the sockets, drops privileges, sets the meters up and starts
@@ -340,6 +362,7 @@ func (s *LiveStreamer) start(ctx context.Context) (*liveRun, error) {
 	s.flows.Store(0)
 	s.mu.Lock()
 	s.socks = nil
+	s.sysMethod = ""
 	s.mu.Unlock()
 
 	poll := s.live.PollTimeout
@@ -415,12 +438,18 @@ func (s *LiveStreamer) start(ctx context.Context) (*liveRun, error) {
 		}
 		cfgs[i] = cfg
 	}
+	sys, err := s.startSystemVisibility()
+	if err != nil {
+		closeEngines()
+		closeAll()
+		return nil, err
+	}
 	s.mu.Lock()
 	s.socks = socks
 	s.mu.Unlock()
 
 	runCtx, cancel := context.WithCancel(ctx)
-	r := &liveRun{out: make(chan *Flow, flowQueueSize), abort: make(chan struct{}), cancel: cancel}
+	r := &liveRun{out: make(chan *Flow, flowQueueSize), abort: make(chan struct{}), cancel: cancel, sys: sys}
 	for i := range socks {
 		r.wg.Go(func() {
 			if err := s.meter(runCtx, r, i, socks[i], cfgs[i], engines[i]); err != nil {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/nfstream-go/nfstream/dpi/ndpi"
 	"github.com/nfstream-go/nfstream/flow"
 )
 
@@ -47,8 +48,9 @@ type Options struct {
 	// 0 disables them. Default 0.
 	SPLTAnalysis int
 	// NMeters is the number of meters (flow caches metering in parallel,
-	// each with its own nDPI engine and plugin instances); 0 picks one per
-	// CPU the process may use, at most 8. Any count gives the same flows,
+	// each with its own nDPI engine and plugin instances); 0 picks a count
+	// for the CPUs the process may use (one per CPU with DPI or plugins,
+	// one less without; at most 8). Any count gives the same flows,
 	// in the same order, with the same ids as one meter (application
 	// labels aside: each meter's nDPI has its own caches). More than one
 	// meter needs plugins that implement flow.Cloner. Default 0.
@@ -160,10 +162,14 @@ const maxAutoMeters = 8
 // needs its own instance; otherwise it is an error naming n_meters and the
 // plugin.
 //
-// 0 picks runtime.GOMAXPROCS(0) meters, at most 8: the number of CPUs the
-// process may use (its affinity mask and cgroup CPU limit). The reader and
-// the merge take little CPU next to the meters, so on a 2-CPU machine that
-// is 2 meters. It falls back to 1 when a plugin is not a flow.Cloner.
+// 0 picks a count from the CPUs the process may use, cpus =
+// runtime.GOMAXPROCS(0) (its affinity mask and cgroup CPU limit): with nDPI
+// or plugins, whose work is in the meters, one meter per CPU; without
+// them, where reading and decoding weigh as much as metering, cpus - 1,
+// leaving a CPU to the reader and the merge; at least 1, at most 8. On a
+// 2-CPU machine that is 2 meters with DPI (1.5x faster than one on the
+// benchmark capture) and 1 without (2 are barely faster and use 50% more
+// CPU; docs/sharding.md). It is 1 when a plugin is not a flow.Cloner.
 func (o *Options) meters() (int, error) {
 	for i, p := range o.Plugins {
 		if _, ok := p.(flow.Cloner); ok {
@@ -171,12 +177,16 @@ func (o *Options) meters() (int, error) {
 		}
 		if o.NMeters > 1 {
 			return 0, &OptionError{Name: "n_meters", Value: o.NMeters,
-				Want: fmt.Sprintf("plugin %d (%T) cannot run in several meters because it has no Clone method (flow.Cloner); use n_meters 1", i, p)}
+				Want: fmt.Sprintf("plugin %d (%T) cannot run in several meters because it has no Clone method (flow.Cloner); use n_meters 1, or 0 to let the streamer choose", i, p)}
 		}
 		return 1, nil
 	}
 	if o.NMeters > 0 {
 		return o.NMeters, nil
 	}
-	return max(1, min(runtime.GOMAXPROCS(0), maxAutoMeters)), nil
+	cpus := runtime.GOMAXPROCS(0)
+	if !(o.NDissections > 0 && ndpi.Available) && len(o.Plugins) == 0 {
+		cpus--
+	}
+	return max(1, min(cpus, maxAutoMeters)), nil
 }

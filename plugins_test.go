@@ -277,3 +277,45 @@ func BenchmarkPluginOverhead(b *testing.B) {
 		})
 	}
 }
+
+// TestPluginsSharded runs every built-in with several meters: each meter
+// gets its own Clone, and the output equals one meter's.
+func TestPluginsSharded(t *testing.T) {
+	specs := []string{"splt:sequence_length=6", "flowslicer:limit=7", "dhcp", "mdns", "ja4"}
+	run := func(meters int) string {
+		pls, err := plugins.Builtins().BuildAll(specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := nfstream.DefaultOptions()
+		o.NDissections = 0
+		o.NMeters = meters
+		o.Plugins = pls
+		s, err := nfstream.New([]string{testcorpus.Pcap(t, "quic-23.pcap"), testcorpus.Pcap(t, "dhcp.pcap"), testcorpus.Pcap(t, "mdns.pcap")}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		w, err := export.New(&buf, s.Columns(), export.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for f, err := range s.Flows(context.Background()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(f)
+		}
+		w.Close()
+		return buf.String()
+	}
+	one := run(1)
+	if strings.Count(one, "\n") < 10 {
+		t.Fatalf("too few flows:\n%s", one)
+	}
+	for _, n := range []int{2, 3} {
+		if got := run(n); got != one {
+			t.Errorf("n_meters=%d: output differs from one meter's", n)
+		}
+	}
+}

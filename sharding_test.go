@@ -117,11 +117,12 @@ func shardSetups() []struct {
 		{"idle1s", set(func(o *nfstream.Options) { o.IdleTimeout = time.Second })},
 		{"idle0", set(func(o *nfstream.Options) { o.IdleTimeout = 0 })},
 		{"active0", set(func(o *nfstream.Options) { o.ActiveTimeout = 0 })},
-		{"idle1s-active2s", set(func(o *nfstream.Options) { o.IdleTimeout, o.ActiveTimeout = time.Second, 2 * time.Second })},
+		{"idle1s-active2s", set(func(o *nfstream.Options) { o.IdleTimeout, o.ActiveTimeout = time.Second, 2*time.Second })},
 		{"max7", set(func(o *nfstream.Options) { o.MaxNFlows = 7; o.IdleTimeout = time.Second })},
 		{"cutter3", set(func(o *nfstream.Options) { o.Plugins = []flow.Plugin{&cutter{limit: 3}}; o.IdleTimeout = time.Second })},
 		{"cutter1", set(func(o *nfstream.Options) { o.Plugins = []flow.Plugin{&cutter{limit: 1}} })},
 		{"bpf", set(func(o *nfstream.Options) { o.BPFFilter = "tcp or icmp"; o.IdleTimeout = time.Second })},
+		{"bpf-max3", set(func(o *nfstream.Options) { o.BPFFilter = "udp"; o.MaxNFlows = 3 })},
 	}
 }
 
@@ -307,7 +308,11 @@ func TestShardedPlugins(t *testing.T) {
 	}
 	o.Plugins = []flow.Plugin{&cutter{limit: 2}}
 	if s, err = nfstream.New([]string{path}, o); err != nil || s.Meters() != min(runtime.GOMAXPROCS(0), 8) {
-		t.Errorf("n_meters 0: %d meters (GOMAXPROCS %d), %v", s.Meters(), runtime.GOMAXPROCS(0), err)
+		t.Errorf("n_meters 0 with plugins: %d meters (GOMAXPROCS %d), %v", s.Meters(), runtime.GOMAXPROCS(0), err)
+	}
+	o.Plugins = nil
+	if s, err = nfstream.New([]string{path}, o); err != nil || s.Meters() != max(1, min(runtime.GOMAXPROCS(0)-1, 8)) {
+		t.Errorf("n_meters 0 without DPI or plugins: %d meters (GOMAXPROCS %d), %v", s.Meters(), runtime.GOMAXPROCS(0), err)
 	}
 }
 

@@ -76,12 +76,18 @@ func New(sources []string, opts Options) (*Streamer, error) {
 	if err != nil {
 		return nil, err
 	}
+	sysCols, warning := offlineSystemVisibility(&opts, len(sources))
+	if warning != "" {
+		printWarning(warning)
+	}
 	s := &Streamer{sources: append([]string(nil), sources...), opts: opts, nMeters: n}
 	s.schema = export.Schema{
 		DecodeTunnels: opts.DecodeTunnels,
 		Statistical:   opts.StatisticalAnalysis,
 		SPLT:          opts.SPLTAnalysis > 0,
 		DPI:           opts.NDissections > 0 && ndpi.Available,
+
+		SystemVisibility: sysCols,
 	}
 	if opts.NDissections > 0 && !ndpi.Available {
 		s.dpiOff = dpi.ErrUnavailable
@@ -103,7 +109,9 @@ func (s *Streamer) DPIUnavailable() error { return s.dpiOff }
 // or the automatic choice when it is 0.
 func (s *Streamer) Meters() int { return s.nMeters }
 
-// Counters returns the counters of the last (or current) iteration.
+// Counters returns the counters of the last (or current) iteration. With
+// several meters they advance batch by batch during the iteration; at its
+// end (also after max_nflows or a break) they are those of one meter.
 func (s *Streamer) Counters() Counters { return s.counters }
 
 // Damage returns the damage reports (*capture.FormatError) of the last

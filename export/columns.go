@@ -41,6 +41,11 @@ type Schema struct {
 	Statistical   bool // the 48 statistical_analysis columns
 	SPLT          bool // splt_direction, splt_ps, splt_piat_ms
 	DPI           bool // the nine application columns
+	// SystemVisibility adds system_process_pid (-1 when unknown) and
+	// system_process_name ("" when unknown), NFStream's, then our
+	// addition system_process_cgroup (the process's cgroup path, "" when
+	// unknown). They are the last columns, after the udps ones.
+	SystemVisibility bool
 }
 
 func intCol(name string, fn func(*flow.Flow) int64) Column {
@@ -164,7 +169,43 @@ func (s Schema) Columns() []Column {
 			str("content_type", func(i *dpi.Info) string { return i.ContentType }),
 		)
 	}
+	if s.SystemVisibility {
+		cols = append(cols, systemColumns()...)
+	}
 	return cols
+}
+
+// systemColumnCount is the number of columns SystemVisibility adds.
+const systemColumnCount = 3
+
+func systemColumns() []Column {
+	return []Column{
+		intCol("system_process_pid", func(f *flow.Flow) int64 {
+			if f.System == nil {
+				return -1
+			}
+			return f.System.PID
+		}),
+		strCol("system_process_name", func(b []byte, f *flow.Flow) []byte {
+			if f.System == nil {
+				return b
+			}
+			return append(b, f.System.Name...)
+		}),
+		strCol("system_process_cgroup", func(b []byte, f *flow.Flow) []byte {
+			if f.System == nil {
+				return b
+			}
+			return append(b, f.System.Cgroup...)
+		}),
+	}
+}
+
+// isSystemTail reports whether cols ends with the SystemVisibility
+// columns, which go after the udps ones.
+func isSystemTail(cols []Column) bool {
+	n := len(cols)
+	return n >= systemColumnCount && cols[n-systemColumnCount].Name == "system_process_pid"
 }
 
 func statColumns() []Column {

@@ -37,14 +37,19 @@ func UDPSColumns(f *flow.Flow) []Column {
 }
 
 // WithUDPS returns cols followed by the udps columns of first (see
-// UDPSColumns). cols itself is not modified.
+// UDPSColumns), before the system visibility columns if cols ends with
+// them. cols itself is not modified.
 func WithUDPS(cols []Column, first *flow.Flow) []Column {
 	u := UDPSColumns(first)
 	if len(u) == 0 {
 		return cols
 	}
+	head, tail := cols, []Column(nil)
+	if isSystemTail(cols) {
+		head, tail = cols[:len(cols)-systemColumnCount], cols[len(cols)-systemColumnCount:]
+	}
 	out := make([]Column, 0, len(cols)+len(u))
-	return append(append(out, cols...), u...)
+	return append(append(append(out, head...), u...), tail...)
 }
 
 // AppendPyValue appends v as Python's str() renders the equivalent Python

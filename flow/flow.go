@@ -3,6 +3,8 @@
 // section 5) and keeps each flow's counters and features (section 6).
 //
 // A Meter is owned by one goroutine; nothing in this package locks.
+// Several shard meters and an Order (order.go) split one stream over
+// several goroutines and still emit the single meter's flows in its order.
 package flow
 
 import (
@@ -71,8 +73,20 @@ type Flow struct {
 	DPI *dpi.FlowState
 	// UDPS holds the plugins' values; nil without plugins.
 	UDPS *UDPS
+	// System is the process owning the flow's socket on this host
+	// (system_visibility_mode 1, live capture); nil when unknown or off.
+	System *SystemProcess
 
 	prev, next *Flow // creation order in the meter's cache (last-seen order in a shard meter)
+}
+
+// SystemProcess is the process that owns a flow's socket (behaviour spec
+// 10.2): system_process_pid, system_process_name and our addition
+// system_process_cgroup.
+type SystemProcess struct {
+	PID    int64
+	Name   string
+	Cgroup string
 }
 
 // BidirectionalDurationMs is last seen minus first seen.

@@ -118,7 +118,11 @@ type Meter struct {
 	// head is the oldest-created cached flow, tail the newest: the cache is
 	// ordered by creation, never refreshed by updates (spec 5.3).
 	head, tail *Flow
-	Clock
+	tick       uint64
+	scanTick   uint64
+	// Clamped counts packets whose time went backwards and was raised to
+	// the meter clock (spec 5.1).
+	Clamped uint64
 	// DPIFailures counts flows nDPI could not allocate state for; they have
 	// empty application columns.
 	DPIFailures uint64
@@ -156,15 +160,21 @@ func (m *Meter) size(p *decode.Packet) uint64 {
 	return uint64(p.RawSize)
 }
 
-// Clock is a meter's clock (spec 5.1) with its idle scan schedule (spec
-// 5.4 step 1). Its zero value is the clock before the first packet. A
-// sharded pipeline runs the single meter's Clock over all packets to find
-// the scan points.
+// Tick is the meter clock: the latest packet time seen, in ms.
+func (m *Meter) Tick() uint64 { return m.tick }
+
+// advance applies the clock rule of spec 5.1 to the packet time and reports
+// whether an idle scan is due (deciding it before the packet is consumed).
+func (m *Meter) advance(t *uint64) bool { return advance(&m.tick, &m.scanTick, &m.Clamped, t) }
+
+// Clock is the meter clock (spec 5.1) with its idle scan schedule (spec
+// 5.4 step 1), on its own: a sharded pipeline runs the single meter's
+// clock over all packets to find the scan points. Its zero value is the
+// clock before the first packet.
 type Clock struct {
-	tick     uint64
-	scanTick uint64
+	tick, scanTick uint64
 	// Clamped counts packets whose time went backwards and was raised to
-	// the clock (spec 5.1).
+	// the clock.
 	Clamped uint64
 }
 
@@ -173,24 +183,24 @@ func (c *Clock) Tick() uint64 { return c.tick }
 
 // Advance applies the clock rule of spec 5.1 to a packet time (raising *t
 // to the clock when it is earlier) and reports whether an idle scan is due
-// after this packet (decided before the packet is consumed).
-func (c *Clock) Advance(t *uint64) bool {
-	if *t > c.tick {
-		c.tick = *t
+// after this packet, exactly as a Meter does.
+func (c *Clock) Advance(t *uint64) bool { return advance(&c.tick, &c.scanTick, &c.Clamped, t) }
+
+func advance(tick, scanTick, clamped, t *uint64) bool {
+	if *t > *tick {
+		*tick = *t
 	} else {
-		if *t < c.tick {
-			c.Clamped++
+		if *t < *tick {
+			*clamped++
 		}
-		*t = c.tick
+		*t = *tick
 	}
-	if c.tick-c.scanTick >= scanIntervalMs {
-		c.scanTick = c.tick
+	if *tick-*scanTick >= scanIntervalMs {
+		*scanTick = *tick
 		return true
 	}
 	return false
 }
-
-func (m *Meter) advance(t *uint64) bool { return m.Clock.Advance(t) }
 
 // Other accounts for a packet that belongs to another meter: it only moves
 // the clock and may trigger an idle scan (spec 5.4).

@@ -123,7 +123,13 @@ const (
 // A shard meter runs no idle scan of its own: the pipeline calls ExpireIdle
 // at every scan point of the single meter (spec 5.4 step 1, computed over
 // all packets), on every shard. cfg is as for NewMeter; each shard needs its
-// own Dissector and its own plugin instances.
+// own Dissector and its own plugin instances. Use ProcessAt, ExpireIdle and
+// Flush; not Process or Other.
+//
+// out is called on the meter's goroutine. Handing the events to the
+// Order's goroutine is the caller's business (through a channel, which
+// orders the meter's writes before the Order's reads); after that the
+// meter never touches the Refs' Order fields or the ended flows again.
 func NewShardMeter(cfg Config, out func(Event)) *Meter {
 	m := &Meter{cfg: cfg, flows: make(map[Key]*Flow), out: out, lru: true, refs: make(map[*Flow]*Ref)}
 	m.emit = m.report

@@ -6,17 +6,20 @@
 //
 //	reader ──batches──▶ meter 0..N-1 ──events──▶ merge (the caller)
 //
-// The reader reads records, filters, decodes, applies the single meter's
-// clock (spec 5.1) and scan schedule (spec 5.4) over all packets, numbers
-// the packets, and deals each packet to the meter chosen by a symmetric
-// hash of its flow key, copying the bytes the meters need into the batch.
-// Each meter owns a flow.Meter in shard mode (with its own nDPI engine and
-// plugin instances) and reports its flows' creations and ends as
-// flow.Events. The merge, run by the goroutine that called Run, replays the
-// events in a flow.Order and emits flows in the single meter's order.
+// The reader reads records, filters, decodes each packet in place into a
+// batch (copying its IP bytes into the batch when the meters need them),
+// applies the single meter's clock (spec 5.1) and scan schedule (spec 5.4)
+// over all packets, numbers the packets, and deals each to the meter
+// chosen by a symmetric hash of its flow key. Every meter gets every batch,
+// with the positions of its own packets. Each meter owns a flow.Meter in
+// shard mode (with its own nDPI engine and plugin instances) and reports
+// its flows' creations and ends as flow.Events. The merge, run by the
+// goroutine that called Run, replays the events in a flow.Order, which
+// emits flows in the single meter's order, and recycles the batch.
 //
-// Queues are bounded (Config.Queue batches per meter) and block: offline
-// reading loses nothing, and memory does not grow with the input.
+// Queues are bounded (Config.Queue batches in flight) and block: offline
+// reading loses nothing, and memory does not grow with the input. After
+// warm-up a packet costs no allocation.
 package shard
 
 import (
@@ -64,11 +67,12 @@ type Config struct {
 	// CopyIP keeps each packet's IP bytes for the meters (nDPI and
 	// plugins read them). Without it, meters get packet summaries only.
 	CopyIP bool
-	// BatchPackets is how many packets the reader deals before handing a
-	// batch to every meter; 0 means DefaultBatchPackets.
+	// BatchPackets is how many packets a batch holds; 0 means
+	// DefaultBatchPackets.
 	BatchPackets int
-	// Queue is how many batches each meter may have in flight (being
-	// filled, queued, metered or merged); 0 means DefaultQueue, at least 2.
+	// Queue is how many batches may be in flight (being filled, queued,
+	// metered or merged), and how many event lists each meter may have
+	// ahead of the merge; 0 means DefaultQueue, at least 2.
 	Queue int
 }
 
@@ -88,73 +92,77 @@ type scanPoint struct {
 // scan points and the reader's news. The reader fills it; then every meter
 // reads it (each touching only its own packets) and the merge reads the
 // news; the merge hands it back for reuse once every meter is done with it.
+//
+// With Config.CopyIP each record is copied into arena before it is
+// decoded, so the packets' IP slices alias arena, not the source's buffer.
+// They stay valid until the batch is reused: meters give them to nDPI and
+// plugins, which keep nothing past the call. (When arena grows, earlier
+// packets keep pointing into the previous array, which still holds their
+// bytes.) Without CopyIP the IP slices are nil.
 type batch struct {
-	first uint64          // the number of pkts[0]
-	pkts  []decode.Packet // IP slices point into arena once sealed
-	ends  []uint32        // end of each packet's IP bytes in arena
+	first uint64 // the number of pkts[0]
+	pkts  []decode.Packet
 	arena []byte
 	scans []scanPoint
 	last  bool // end of input: flush after this batch
 
-	// The reader's news for the merge: counters after the batch, damage
-	// reports kept during it, with the last batch the error that ended
-	// reading early, and the counters after each packet, for a stream
-	// that stops in the middle of the batch.
+	// The reader's news for the merge: counters before and after the
+	// batch, damage reports kept during it, with the last batch the error
+	// that ended reading early, and notes of every record not metered and
+	// every clamped packet, from which the counters after any packet of
+	// the batch follow (for a stream that stops in the middle of it).
+	start    Counters
 	counters Counters
 	damage   []error
 	err      error
-	marks    []mark
-}
-
-// next returns the slot for the next packet. The packet's IP bytes are
-// kept by keep.
-func (b *batch) next() *decode.Packet {
-	if len(b.pkts) == cap(b.pkts) {
-		b.pkts = append(b.pkts, decode.Packet{})
-	} else {
-		b.pkts = b.pkts[:len(b.pkts)+1]
-	}
-	return &b.pkts[len(b.pkts)-1]
-}
-
-// keep copies the IP bytes of the last packet into the arena.
-func (b *batch) keep(p *decode.Packet) {
-	b.arena = append(b.arena, p.IP...)
-	b.ends = append(b.ends, uint32(len(b.arena)))
-}
-
-// seal points the packets' IP slices into the arena, which no longer
-// moves, or drops them when they were not kept.
-func (b *batch) seal(kept bool) {
-	start := uint32(0)
-	for i := range b.pkts {
-		if kept {
-			end := b.ends[i]
-			b.pkts[i].IP = b.arena[start:end:end]
-			start = end
-		} else {
-			b.pkts[i].IP = nil
-		}
-	}
+	notes    []note
 }
 
 func (b *batch) reset() {
 	clear(b.pkts) // drop references into the arena
-	b.pkts, b.ends, b.arena, b.scans, b.marks = b.pkts[:0], b.ends[:0], b.arena[:0], b.scans[:0], b.marks[:0]
-	b.last, b.counters, b.damage, b.err = false, Counters{}, nil, nil
+	b.pkts, b.arena, b.scans, b.notes = b.pkts[:0], b.arena[:0], b.scans[:0], b.notes[:0]
+	b.last, b.start, b.counters, b.damage, b.err = false, Counters{}, Counters{}, nil, nil
 }
 
-// mark is the reader's counters after a packet (Processed is the packet's
-// number plus one, Ignored follows from the others).
-type mark struct {
-	records, filtered, damaged, clamped uint64
+// note records a counted event that is not a metered packet: a record
+// filtered out, ignored or damaged before packet seq, or packet seq
+// clamped.
+type note struct {
+	seq  uint64
+	kind uint8
 }
 
-// at returns the counters after packet seq, described by m.
-func (m *mark) at(seq uint64) Counters {
-	processed := seq + 1
-	return Counters{Records: m.records, Filtered: m.filtered, Ignored: m.records - m.filtered - processed,
-		Processed: processed, Clamped: m.clamped, Damaged: m.damaged}
+// Kinds of notes.
+const (
+	noteFiltered uint8 = iota
+	noteIgnored
+	noteDamaged
+	noteClamped
+)
+
+// countersAt returns the reader's counters right after packet seq of b.
+func (b *batch) countersAt(seq uint64) Counters {
+	c := b.start
+	c.Records += seq + 1 - b.first
+	c.Processed = seq + 1
+	for _, n := range b.notes {
+		if n.seq > seq {
+			break
+		}
+		switch n.kind {
+		case noteFiltered:
+			c.Filtered++
+			c.Records++
+		case noteIgnored:
+			c.Ignored++
+			c.Records++
+		case noteDamaged:
+			c.Damaged++
+		case noteClamped:
+			c.Clamped++
+		}
+	}
+	return c
 }
 
 // work is one meter's share of a batch: the positions of its packets.
@@ -214,7 +222,7 @@ func Run(ctx context.Context, in Input, cfg Config, emit func(*flow.Flow) bool, 
 	p := &pipeline{in: in, cfg: cfg, n: n, done: make(chan struct{}),
 		toMergeB: make(chan *batch, cfg.Queue), freeBatch: make(chan *batch, cfg.Queue)}
 	for range cfg.Queue {
-		p.freeBatch <- &batch{pkts: make([]decode.Packet, 0, cfg.BatchPackets), marks: make([]mark, 0, cfg.BatchPackets)}
+		p.freeBatch <- &batch{pkts: make([]decode.Packet, 0, cfg.BatchPackets)}
 	}
 	per := cfg.BatchPackets/n + cfg.BatchPackets/(4*n) + 16
 	for range n {
@@ -265,7 +273,8 @@ func (p *pipeline) read(ctx context.Context) {
 		case <-p.done:
 			return false
 		}
-		b.first = seq
+		c.Clamped = clock.Clamped
+		b.first, b.start = seq, c
 		for i := range works {
 			select {
 			case works[i] = <-p.freeWork[i]:
@@ -278,7 +287,6 @@ func (p *pipeline) read(ctx context.Context) {
 	// send hands the batch to every meter, then to the merge; false when
 	// stopped.
 	send := func(last bool) bool {
-		b.seal(keep)
 		c.Clamped = clock.Clamped
 		b.last, b.counters = last, c
 		if last {
@@ -322,6 +330,7 @@ func (p *pipeline) read(ctx context.Context) {
 			var fe *capture.FormatError
 			if !errors.As(err, &oe) && errors.As(err, &fe) {
 				c.Damaged++
+				b.notes = append(b.notes, note{seq, noteDamaged})
 				if kept < p.in.MaxDamage {
 					b.damage = append(b.damage, err)
 					kept++
@@ -340,26 +349,41 @@ func (p *pipeline) read(ctx context.Context) {
 			}
 			if !ok {
 				c.Filtered++
+				b.notes = append(b.notes, note{seq, noteFiltered})
 				continue
 			}
 		}
-		pkt := b.next()
+		data, mark := rec.Data, len(b.arena)
+		if keep {
+			b.arena = append(b.arena, data...)
+			data = b.arena[mark:len(b.arena):len(b.arena)]
+		}
+		if len(b.pkts) == cap(b.pkts) {
+			b.pkts = append(b.pkts, decode.Packet{})
+		} else {
+			b.pkts = b.pkts[:len(b.pkts)+1]
+		}
+		pkt := &b.pkts[len(b.pkts)-1]
 		pkt.TimeMs = rec.TimeMs()
-		if !dec.Decode(rec.Data, rec.WireLen, rec.LinkType, pkt) {
-			b.pkts = b.pkts[:len(b.pkts)-1]
+		if !dec.Decode(data, rec.WireLen, rec.LinkType, pkt) {
+			b.pkts, b.arena = b.pkts[:len(b.pkts)-1], b.arena[:mark]
 			c.Ignored++
+			b.notes = append(b.notes, note{seq, noteIgnored})
 			continue
 		}
 		c.Processed++
-		if keep {
-			b.keep(pkt)
+		if !keep {
+			pkt.IP = nil // it aliases the source's buffer
 		}
+		clamped := clock.Clamped
 		if clock.Advance(&pkt.TimeMs) {
 			b.scans = append(b.scans, scanPoint{seq: seq, tickMs: clock.Tick()})
 		}
+		if clock.Clamped != clamped {
+			b.notes = append(b.notes, note{seq, noteClamped})
+		}
 		w := works[pick(hash(pkt), n)]
 		w.idx = append(w.idx, uint32(seq-b.first))
-		b.marks = append(b.marks, mark{records: c.Records, filtered: c.Filtered, damaged: c.Damaged, clamped: clock.Clamped})
 		seq++
 		if seq == batchEnd {
 			if !send(false) || !take() {
@@ -461,9 +485,9 @@ func (p *pipeline) merge(emit func(*flow.Flow) bool, progress func(Counters, []e
 		}
 		if progress != nil && err == nil {
 			c, damage := b.counters, b.damage
-			if q := order.StoppedAt(); order.Stopped() && q-b.first < uint64(len(b.marks)) {
+			if q := order.StoppedAt(); order.Stopped() && q-b.first < uint64(len(b.pkts)) {
 				// The single meter stops reading at packet q.
-				c = b.marks[q-b.first].at(q)
+				c = b.countersAt(q)
 				damage = damage[:min(c.Damaged, maxDamage)-min(prev.Damaged, maxDamage)]
 			}
 			progress(c, damage)

@@ -179,3 +179,7 @@ func strict(b []byte) (string, bool) {
 	}
 	return string(b), true
 }
+
+// Clone returns an instance with the same parameters and no state, for
+// another meter (flow.Cloner).
+func (d *DHCP) Clone() flow.Plugin { return &DHCP{} }

@@ -48,3 +48,7 @@ func (s *FlowSlicer) OnUpdate(_ *flow.Packet, f *flow.Flow) {
 		f.ExpirationID = flow.ExpirationCustom
 	}
 }
+
+// Clone returns an instance with the same parameters and no state, for
+// another meter (flow.Cloner).
+func (f *FlowSlicer) Clone() flow.Plugin { return &FlowSlicer{Limit: f.Limit} }

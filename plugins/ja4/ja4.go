@@ -332,3 +332,7 @@ func (j *JA4) dtls(st *state, b []byte, f *flow.Flow) {
 		}
 	}
 }
+
+// Clone returns an instance with the same parameters and no state, for
+// another meter (flow.Cloner).
+func (j *JA4) Clone() flow.Plugin { return &JA4{MaxPackets: j.MaxPackets} }

@@ -58,3 +58,7 @@ func (m *MDNS) update(p *flow.Packet, f *flow.Flow) {
 		f.UDPS.Set(PTR, flow.Strings(list))
 	}
 }
+
+// Clone returns an instance with the same parameters and no state, for
+// another meter (flow.Cloner).
+func (m *MDNS) Clone() flow.Plugin { return &MDNS{} }

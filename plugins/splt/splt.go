@@ -107,3 +107,9 @@ func set(u *flow.UDPS, name string, i int, x int64) {
 		v.List[i] = x
 	}
 }
+
+// Clone returns an instance with the same parameters and no state, for
+// another meter (flow.Cloner).
+func (s *SPLT) Clone() flow.Plugin {
+	return &SPLT{SequenceLength: s.SequenceLength, AccountingMode: s.AccountingMode}
+}
