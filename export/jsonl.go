@@ -11,24 +11,24 @@ import (
 	"github.com/nfstream-go/nfstream/flow"
 )
 
-// jsonl writes JSON Lines: one object per flow, on one line, whose keys are
-// the column names in column order. Integers are JSON integers; floats are
-// written as Python's repr() (always with a '.' or an exponent, so readers
-// keep them floats), and NaN and ±Inf, which JSON lacks, as null; strings
-// are JSON strings (bytes that are not UTF-8 become U+FFFD); lists are
-// arrays; a udps None is null.
-type jsonl struct {
-	w    *bufio.Writer
+// JSONObject renders flows as JSON objects whose keys are the column names
+// in column order: the JSON Lines export writes one per line, and network
+// exporters (Kafka) send one per record. Integers are JSON integers; floats
+// are written as Python's repr() (always with a '.' or an exponent, so
+// readers keep them floats), and NaN and ±Inf, which JSON lacks, as null;
+// strings are JSON strings (bytes that are not UTF-8 become U+FFFD); lists
+// are arrays; a udps None is null. A JSONObject is used by one goroutine.
+type JSONObject struct {
 	cols []Column
 	keys [][]byte // `{"name":` then `,"name":`, precomputed
-	buf  []byte   // the line
 	raw  []byte   // a string value before escaping
 	list []int64
 }
 
-func newJSONL(w io.Writer, lay *layout) *jsonl {
-	j := &jsonl{w: bufio.NewWriterSize(w, 256<<10), cols: lay.cols, keys: make([][]byte, len(lay.cols))}
-	for i, c := range lay.cols {
+// NewJSONObject returns a renderer of the given columns.
+func NewJSONObject(cols []Column) *JSONObject {
+	j := &JSONObject{cols: cols, keys: make([][]byte, len(cols))}
+	for i, c := range cols {
 		k := []byte{','}
 		if i == 0 {
 			k[0] = '{'
@@ -39,8 +39,8 @@ func newJSONL(w io.Writer, lay *layout) *jsonl {
 	return j
 }
 
-func (j *jsonl) Write(f *flow.Flow) error {
-	b := j.buf[:0]
+// Append appends the flow as one JSON object, without a newline.
+func (j *JSONObject) Append(b []byte, f *flow.Flow) []byte {
 	for i := range j.cols {
 		b = append(b, j.keys[i]...)
 		b = j.appendValue(b, &j.cols[i], f)
@@ -48,13 +48,10 @@ func (j *jsonl) Write(f *flow.Flow) error {
 	if len(j.cols) == 0 {
 		b = append(b, '{')
 	}
-	b = append(b, '}', '\n')
-	j.buf = b
-	_, err := j.w.Write(b)
-	return err
+	return append(b, '}')
 }
 
-func (j *jsonl) appendValue(b []byte, col *Column, f *flow.Flow) []byte {
+func (j *JSONObject) appendValue(b []byte, col *Column, f *flow.Flow) []byte {
 	switch col.Kind {
 	case Int:
 		return strconv.AppendInt(b, col.Int(f), 10)
@@ -71,6 +68,23 @@ func (j *jsonl) appendValue(b []byte, col *Column, f *flow.Flow) []byte {
 		return appendJSONValue(b, col.UDPS(f))
 	}
 	return append(b, "null"...)
+}
+
+// jsonl writes JSON Lines: one JSONObject per flow and line.
+type jsonl struct {
+	w   *bufio.Writer
+	obj *JSONObject
+	buf []byte // the line
+}
+
+func newJSONL(w io.Writer, lay *layout) *jsonl {
+	return &jsonl{w: bufio.NewWriterSize(w, 256<<10), obj: NewJSONObject(lay.cols)}
+}
+
+func (j *jsonl) Write(f *flow.Flow) error {
+	j.buf = append(j.obj.Append(j.buf[:0], f), '\n')
+	_, err := j.w.Write(j.buf)
+	return err
 }
 
 func (j *jsonl) Close() error { return j.w.Flush() }

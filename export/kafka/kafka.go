@@ -135,7 +135,7 @@ type Writer struct {
 	cfg   Config
 	cl    *kgo.Client
 	base  []export.Column
-	rend  *renderer // nil until the first flow fixes the columns
+	rend  *export.JSONObject // nil until the first flow fixes the columns
 	ctx   context.Context
 	abort context.CancelFunc
 
@@ -230,10 +230,10 @@ func mechanism(cfg Config) sasl.Mechanism {
 // fail Write: they are counted and reported by Close.
 func (w *Writer) Write(f *flow.Flow) error {
 	if w.rend == nil {
-		w.rend = newRenderer(export.WithUDPS(w.base, f))
+		w.rend = export.NewJSONObject(export.WithUDPS(w.base, f))
 	}
 	// The record owns its key and value until the promise runs.
-	r := &kgo.Record{Key: AppendKey(nil, f), Value: w.rend.append(make([]byte, 0, 1024), f)}
+	r := &kgo.Record{Key: AppendKey(nil, f), Value: w.rend.Append(make([]byte, 0, 1024), f)}
 	w.written.Add(1)
 	if w.cfg.DropWhenFull {
 		w.cl.TryProduce(w.ctx, r, w.promise)

@@ -65,9 +65,9 @@ func TestRenderMatchesJSONL(t *testing.T) {
 	for _, name := range []string{"steam.pcap", "facebook.pcap", "http_ipv6.pcap"} {
 		flows, cols := captureFlows(t, name)
 		want := jsonlLines(t, flows, cols)
-		r := newRenderer(export.WithUDPS(cols, flows[0]))
+		r := export.NewJSONObject(export.WithUDPS(cols, flows[0]))
 		for i, f := range flows {
-			if got := string(r.append(nil, f)); got != want[i] {
+			if got := string(r.Append(nil, f)); got != want[i] {
 				t.Errorf("%s flow %d:\n got %s\nwant %s", name, i, got, want[i])
 			}
 		}
