@@ -261,6 +261,13 @@ func (w *Writer) Close() error {
 	w.abort() // records still buffered fail now
 	w.cl.Close()
 	w.cl = nil
+	// Promises of records that were being handed back (retry) can still
+	// run: wait until every written record is accounted for.
+	for deadline := time.Now().Add(w.cfg.CloseTimeout); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if c := w.Counters(); c.Produced+c.Dropped+c.Failed >= c.Written {
+			break
+		}
+	}
 	c := w.Counters()
 	if lost := c.Written - c.Produced; lost > 0 {
 		msg := fmt.Errorf("%w: %d of %d flows (%d dropped with the buffer full, %d failed)",
