@@ -3,6 +3,7 @@ package nfstream_test
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -374,5 +375,32 @@ func TestIterationControl(t *testing.T) {
 	c := s.Counters()
 	if !errors.Is(last, context.Canceled) || packets != c.Processed || c.Records == 3284 {
 		t.Errorf("cancel: err %v, %d packets in flows, counters %+v", last, packets, c)
+	}
+}
+
+// TestProgress checks the progress the reader publishes: at the end of a
+// run, every record and every byte of the files.
+func TestProgress(t *testing.T) {
+	paths := []string{testcorpus.Pcap(t, "skype.pcap"), testcorpus.Pcap(t, "google_ssl.pcap")}
+	var size int64
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += st.Size()
+	}
+	for _, meters := range []int{1, 2} {
+		o := noDPI()
+		o.NMeters = meters
+		s, err := nfstream.New(paths, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range s.Flows(context.Background()) {
+		}
+		if r, b := s.Progress(); r != 3284+28 || b != size {
+			t.Errorf("n_meters=%d: progress %d records, %d bytes; want %d and %d", meters, r, b, 3284+28, size)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"sync/atomic"
 
 	"github.com/nfstream-go/nfstream/capture"
 	"github.com/nfstream-go/nfstream/decode"
@@ -52,6 +53,52 @@ type Streamer struct {
 
 	counters Counters
 	damage   []error
+	progress progress // read by Progress from any goroutine
+}
+
+// progress is what the reading goroutine publishes for Progress.
+type progress struct {
+	records atomic.Uint64
+	bytes   atomic.Int64
+}
+
+// Progress returns how many records and bytes of the input the current
+// iteration has read so far (updated every 256 records). Unlike the other
+// methods it may be called from any goroutine, e.g. by a progress bar.
+func (s *Streamer) Progress() (records uint64, bytes int64) {
+	return s.progress.records.Load(), s.progress.bytes.Load()
+}
+
+// progressSource decorates the capture source to publish progress.
+type progressSource struct {
+	capture.Source
+	p *progress
+	n uint64
+}
+
+func (ps *progressSource) Next(rec *capture.Record) error {
+	err := ps.Source.Next(rec)
+	if err == nil {
+		ps.n++
+	}
+	if ps.n&255 == 0 || err != nil {
+		ps.p.records.Store(ps.n)
+		if bc, ok := ps.Source.(capture.ByteCounter); ok {
+			ps.p.bytes.Store(bc.BytesRead())
+		}
+	}
+	return err
+}
+
+// openSources opens the input, publishing progress.
+func (s *Streamer) openSources() (capture.Source, error) {
+	s.progress.records.Store(0)
+	s.progress.bytes.Store(0)
+	src, err := capture.OpenFiles(s.sources)
+	if err != nil {
+		return nil, err
+	}
+	return &progressSource{Source: src, p: &s.progress}, nil
 }
 
 // maxDamageReports bounds how many damage reports are kept for Damage.
@@ -196,7 +243,7 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *bool) err
 			return err
 		}
 	}
-	src, err := capture.OpenFiles(s.sources)
+	src, err := s.openSources()
 	if err != nil {
 		return err
 	}
@@ -299,7 +346,7 @@ func (s *Streamer) runSharded(ctx context.Context, base flow.Config, emit func(*
 			return err
 		}
 	}
-	src, err := capture.OpenFiles(s.sources)
+	src, err := s.openSources()
 	if err != nil {
 		return err
 	}

@@ -138,3 +138,9 @@ func (e *FormatError) Error() string {
 }
 
 func (e *FormatError) Unwrap() error { return e.Err }
+
+// ByteCounter is implemented by sources that know how many bytes of their
+// input they have consumed (OpenFiles' sources do), for progress reports.
+type ByteCounter interface {
+	BytesRead() int64
+}

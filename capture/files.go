@@ -57,6 +57,16 @@ type multiSource struct {
 	next  int     // index of the next file to open
 	cur   *reader // nil between files
 	done  bool
+	past  int64 // bytes of the files already read to their end
+}
+
+// BytesRead is how many bytes of the files have been consumed so far, for
+// progress reports. Like Next, it is called by the reading goroutine.
+func (m *multiSource) BytesRead() int64 {
+	if m.cur == nil {
+		return m.past
+	}
+	return m.past + m.cur.in.offset()
 }
 
 func (m *multiSource) open() error {
@@ -92,6 +102,7 @@ func (m *multiSource) Next(rec *Record) error {
 			return err
 		}
 		// The file was only read: an error closing it loses nothing.
+		m.past += m.cur.in.offset()
 		_ = m.cur.Close()
 		m.cur = nil
 	}

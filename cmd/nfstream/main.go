@@ -271,6 +271,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		files, err = nfstream.New(sources, opts)
 		src = files
+		if err == nil {
+			outFlags.progress = files.Progress
+		}
 	}
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {

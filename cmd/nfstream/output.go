@@ -49,6 +49,10 @@ const anonKeyEnv = "NFSTREAM_ANON_KEY"
 
 // outputFlags choose where and how flows are written.
 type outputFlags struct {
+	// progress, when set, gives the records and bytes read so far (safe to
+	// call from the progress bar's goroutine).
+	progress func() (records uint64, bytes int64)
+
 	format       string
 	columns      string
 	flowsPerFile int
@@ -158,6 +162,22 @@ func (s *sink) Write(f *flow.Flow) error {
 	return s.w.Write(f)
 }
 
+// barSource feeds the progress bar: flows from the sink's counter, records
+// and bytes from the streamer when it reports them.
+type barSource struct {
+	c    *progress.Counter
+	read func() (records uint64, bytes int64)
+}
+
+func (b barSource) Snapshot() progress.Snapshot {
+	snap := b.c.Snapshot()
+	if b.read != nil {
+		r, n := b.read()
+		snap.Packets, snap.BytesRead = int64(r), n
+	}
+	return snap
+}
+
 // Close stops the progress bar and finishes the output.
 func (s *sink) Close() error {
 	if s.bar != nil {
@@ -209,13 +229,11 @@ func (o *outputFlags) openOutput(path string, sources []string, cols []export.Co
 	s := &sink{w: w}
 	if f, ok := stderr.(*os.File); ok && !quiet {
 		if isTerm, width := progress.Terminal(f); isTerm {
-			// Until the streamer reports bytes read and packets (see
-			// docs/exports.md), the bar shows the input size and flows.
 			s.counter = &progress.Counter{}
 			if total := progress.TotalSize(sources); total >= 0 {
 				s.counter.SetBytesTotal(total)
 			}
-			s.bar = progress.Start(stderr, s.counter, width, 250*time.Millisecond)
+			s.bar = progress.Start(stderr, barSource{s.counter, o.progress}, width, 250*time.Millisecond)
 		}
 	}
 	return s, 0
