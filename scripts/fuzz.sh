@@ -12,6 +12,6 @@ grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
     echo "== $pkg $target ($fuzztime)"
     go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 |
-      grep -E 'elapsed|PASS|FAIL|panic|---' | tail -3
+      grep -E 'elapsed|PASS|FAIL|panic|---|_test.go:' | tail -6
   done
 done
