@@ -3,14 +3,16 @@ package ipfix
 import (
 	"net"
 	"testing"
+
+	"github.com/nfstream-go/nfstream/internal/flowtest"
 )
 
 // BenchmarkWrite measures encoding and sending flows (those of facebook.pcap
 // and steam.pcap, with statistics and SPLT) over loopback UDP to a socket
 // that discards them; b.N flows.
 func BenchmarkWrite(b *testing.B) {
-	f1, cols := captureFlows(b, "facebook.pcap")
-	f2, _ := captureFlows(b, "steam.pcap")
+	f1, cols := flowtest.Capture(b, "facebook.pcap")
+	f2, _ := flowtest.Capture(b, "steam.pcap")
 	flows := append(f1, f2...)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

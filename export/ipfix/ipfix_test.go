@@ -1,7 +1,6 @@
 package ipfix
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -10,33 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nfstream-go/nfstream"
 	"github.com/nfstream-go/nfstream/export"
 	"github.com/nfstream-go/nfstream/flow"
-	"github.com/nfstream-go/nfstream/internal/testcorpus"
+	"github.com/nfstream-go/nfstream/internal/flowtest"
 )
-
-// captureFlows returns the flows and columns of a corpus capture, with the
-// statistics, SPLT and (when built with nDPI) the application columns.
-func captureFlows(t testing.TB, name string) ([]*flow.Flow, []export.Column) {
-	t.Helper()
-	o := nfstream.DefaultOptions()
-	o.StatisticalAnalysis = true
-	o.SPLTAnalysis = 8
-	o.NDissections = 20
-	s, err := nfstream.New([]string{testcorpus.Pcap(t, name)}, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var flows []*flow.Flow
-	for f, err := range s.Flows(context.Background()) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		flows = append(flows, f)
-	}
-	return flows, s.Columns()
-}
 
 // decoded is a data record: values by element ("ID" or "PEN/ID").
 type decoded struct {
@@ -234,7 +210,7 @@ func listen(t *testing.T) (string, func() *decoder) {
 func TestEncodeDecode(t *testing.T) {
 	for _, name := range []string{"steam.pcap", "http_ipv6.pcap"} {
 		t.Run(name, func(t *testing.T) {
-			flows, cols := captureFlows(t, name)
+			flows, cols := flowtest.Capture(t, name)
 			addr, stop := listen(t)
 			w, err := New(Config{Addr: addr, ObservationDomainID: 7}, cols)
 			if err != nil {
@@ -316,7 +292,7 @@ func checkRecord(t *testing.T, f *flow.Flow, cols []export.Column, r decoded) {
 
 // TestTemplateRefresh: over UDP the templates come again every N messages.
 func TestTemplateRefresh(t *testing.T) {
-	flows, cols := captureFlows(t, "steam.pcap")
+	flows, cols := flowtest.Capture(t, "steam.pcap")
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +333,7 @@ func TestTemplateRefresh(t *testing.T) {
 }
 
 func TestTCP(t *testing.T) {
-	flows, cols := captureFlows(t, "steam.pcap")
+	flows, cols := flowtest.Capture(t, "steam.pcap")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nfstream-go/nfstream/flow"
+	"github.com/nfstream-go/nfstream/internal/flowtest"
 )
 
 // TestNfcapd sends the flows of conformance captures to nfcapd (nfdump's
@@ -29,7 +30,7 @@ func TestNfcapd(t *testing.T) {
 	}
 	for _, name := range []string{"steam.pcap", "facebook.pcap", "http_ipv6.pcap"} {
 		t.Run(name, func(t *testing.T) {
-			flows, cols := captureFlows(t, name)
+			flows, cols := flowtest.Capture(t, name)
 			port := freeUDPPort(t)
 			dir := t.TempDir()
 			cmd := exec.Command(nfcapd, "-b", "127.0.0.1", "-p", fmt.Sprint(port), "-w", dir, "-t", "3600")

@@ -3,6 +3,7 @@ package kafka
 import (
 	"testing"
 
+	"github.com/nfstream-go/nfstream/internal/flowtest"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -17,7 +18,7 @@ func BenchmarkWrite(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			flows, cols := captureFlows(b, "steam.pcap")
+			flows, cols := flowtest.Capture(b, "steam.pcap")
 			w, err := New(Config{Brokers: c.ListenAddrs(), Topic: "flows", Compression: comp}, cols)
 			if err != nil {
 				b.Fatal(err)

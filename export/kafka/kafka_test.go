@@ -17,31 +17,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/nfstream-go/nfstream"
 	"github.com/nfstream-go/nfstream/export"
 	"github.com/nfstream-go/nfstream/flow"
-	"github.com/nfstream-go/nfstream/internal/testcorpus"
+	"github.com/nfstream-go/nfstream/internal/flowtest"
 )
-
-func captureFlows(t testing.TB, name string) ([]*flow.Flow, []export.Column) {
-	t.Helper()
-	o := nfstream.DefaultOptions()
-	o.StatisticalAnalysis = true
-	o.SPLTAnalysis = 8
-	o.NDissections = 20
-	s, err := nfstream.New([]string{testcorpus.Pcap(t, name)}, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var flows []*flow.Flow
-	for f, err := range s.Flows(context.Background()) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		flows = append(flows, f)
-	}
-	return flows, s.Columns()
-}
 
 // jsonlLines returns the JSON Lines export of the flows, one line each.
 func jsonlLines(t testing.TB, flows []*flow.Flow, cols []export.Column) []string {
@@ -63,7 +42,7 @@ func jsonlLines(t testing.TB, flows []*flow.Flow, cols []export.Column) []string
 
 func TestRenderMatchesJSONL(t *testing.T) {
 	for _, name := range []string{"steam.pcap", "facebook.pcap", "http_ipv6.pcap"} {
-		flows, cols := captureFlows(t, name)
+		flows, cols := flowtest.Capture(t, name)
 		want := jsonlLines(t, flows, cols)
 		r := export.NewJSONObject(export.WithUDPS(cols, flows[0]))
 		for i, f := range flows {
@@ -75,7 +54,7 @@ func TestRenderMatchesJSONL(t *testing.T) {
 }
 
 func TestKeySymmetric(t *testing.T) {
-	flows, _ := captureFlows(t, "facebook.pcap")
+	flows, _ := flowtest.Capture(t, "facebook.pcap")
 	f := *flows[0]
 	r := f
 	r.SrcIP, r.DstIP, r.SrcPort, r.DstPort = f.DstIP, f.SrcIP, f.DstPort, f.SrcPort
@@ -153,7 +132,7 @@ func check(t *testing.T, recs []*kgo.Record, flows []*flow.Flow, lines []string)
 // manyFlows repeats the flows of a capture k times with new ids, for
 // longer runs.
 func manyFlows(t testing.TB, name string, k int) ([]*flow.Flow, []export.Column) {
-	flows, cols := captureFlows(t, name)
+	flows, cols := flowtest.Capture(t, name)
 	var out []*flow.Flow
 	for range k {
 		for _, f := range flows {
@@ -190,7 +169,7 @@ func TestKfakeRoundTrip(t *testing.T) {
 				topic = "flows-" + comp
 			}
 			flows, cols := manyFlows(t, "facebook.pcap", 1)
-			more, _ := captureFlows(t, "steam.pcap")
+			more, _ := flowtest.Capture(t, "steam.pcap")
 			for _, f := range more {
 				c := *f
 				c.ID = uint64(len(flows))
@@ -365,7 +344,7 @@ func TestRealBroker(t *testing.T) {
 		t.Skip("KAFKA_BROKERS not set")
 	}
 	topic := fmt.Sprintf("nfstream-test-%d", time.Now().UnixNano())
-	flows, cols := captureFlows(t, "steam.pcap")
+	flows, cols := flowtest.Capture(t, "steam.pcap")
 	lines := jsonlLines(t, flows, cols)
 	bl := strings.Split(brokers, ",")
 	adm, err := kgo.NewClient(kgo.SeedBrokers(bl...))
