@@ -131,8 +131,9 @@ type LiveStreamer struct {
 	schema export.Schema
 	dpiOff error
 
-	flows atomic.Uint64
-	stats []meterCounters
+	flows   atomic.Uint64
+	evicted atomic.Uint64
+	stats   []meterCounters
 
 	mu        sync.Mutex
 	socks     []*afpacket.Socket // of the current or last iteration
@@ -228,6 +229,7 @@ func (s *LiveStreamer) Counters() Counters {
 	}
 	c.Filtered = s.Kernel().Filtered
 	c.Flows = s.flows.Load()
+	c.Evicted = s.evicted.Load()
 	return c
 }
 
@@ -293,6 +295,9 @@ func (s *LiveStreamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 		}
 		for f := range r.out {
 			f.ID = s.flows.Add(1) - 1
+			if f.ExpirationID == flow.ExpirationEvicted {
+				s.evicted.Add(1)
+			}
 			if r.sys != nil {
 				attachProcess(r.sys, f)
 			}
@@ -360,6 +365,7 @@ func (s *LiveStreamer) start(ctx context.Context) (*liveRun, error) {
 		m.clamped.Store(0)
 	}
 	s.flows.Store(0)
+	s.evicted.Store(0)
 	s.mu.Lock()
 	s.socks = nil
 	s.sysMethod = ""
@@ -398,6 +404,7 @@ func (s *LiveStreamer) start(ctx context.Context) (*liveRun, error) {
 		AccountingMode:      s.opts.AccountingMode,
 		StatisticalAnalysis: s.opts.StatisticalAnalysis,
 		SPLTAnalysis:        s.opts.SPLTAnalysis,
+		MaxFlows:            meterCap(s.opts.MaxTrackedFlows, s.meters),
 	}
 	cfgs := make([]flow.Config, s.meters)
 	engines := make([]dpi.Engine, s.meters)

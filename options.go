@@ -57,6 +57,13 @@ type Options struct {
 	NMeters int
 	// MaxNFlows stops after this many flows; 0 means no limit.
 	MaxNFlows int
+	// MaxTrackedFlows caps the flows held in memory at once (and with them
+	// nDPI's flow states) against floods; our addition, 0 (the default,
+	// as NFStream) means no cap. When a packet would create one flow too
+	// many, the least recently seen flow is ended early and emitted with
+	// expiration_id 2 (Counters.Evicted). With several meters each holds
+	// at most MaxTrackedFlows / n_meters flows (at least 1).
+	MaxTrackedFlows int
 	// PerformanceReport is the live performance report period in seconds,
 	// 0 for none.
 	PerformanceReport int
@@ -132,6 +139,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxNFlows < 0 {
 		bad("max_nflows", o.MaxNFlows, "must be 0 (no limit) or a positive number of flows")
+	}
+	if o.MaxTrackedFlows < 0 {
+		bad("max_tracked_flows", o.MaxTrackedFlows, "must be 0 (no cap) or a positive number of flows")
 	}
 	if o.PerformanceReport < 0 {
 		bad("performance_report", o.PerformanceReport, "must be 0 (off) or a positive number of seconds")

@@ -39,6 +39,15 @@ type Counters struct {
 	Clamped   uint64 // processed records whose time went backwards (clamped, spec 5.1)
 	Damaged   uint64 // damage reports from the readers (truncated or corrupt records)
 	Flows     uint64 // flows emitted
+	Evicted   uint64 // flows emitted early because max_tracked_flows was reached (expiration_id 2)
+}
+
+// meterCap is each meter's share of max_tracked_flows (0: no cap).
+func meterCap(maxTracked, meters int) int {
+	if maxTracked == 0 {
+		return 0
+	}
+	return max(maxTracked/max(meters, 1), 1)
 }
 
 // Streamer reads captures and yields flows. Its methods are not safe for
@@ -193,6 +202,9 @@ func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 			}
 			f.ID = s.counters.Flows
 			s.counters.Flows++
+			if f.ExpirationID == flow.ExpirationEvicted {
+				s.counters.Evicted++
+			}
 			if !yield(f, nil) {
 				stopped = true
 				return
@@ -221,6 +233,7 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *bool) err
 		StatisticalAnalysis: s.opts.StatisticalAnalysis,
 		SPLTAnalysis:        s.opts.SPLTAnalysis,
 		Plugins:             s.opts.Plugins,
+		MaxFlows:            meterCap(s.opts.MaxTrackedFlows, s.nMeters),
 	}
 	if s.nMeters > 1 || s.sharded {
 		return s.runSharded(ctx, cfg, emit, stopped)

@@ -30,6 +30,10 @@ const (
 	ExpirationIdle   int8 = 0  // idle timeout, idle scan, or end of input
 	ExpirationActive int8 = 1  // active timeout, detected on a packet of the flow
 	ExpirationCustom int8 = -1 // forced by a plugin
+	// ExpirationEvicted is our addition: the flow was evicted to make room
+	// for a new one because the meter held Config.MaxFlows flows (the
+	// least recently seen flow goes first). NFStream has no such limit.
+	ExpirationEvicted int8 = 2
 )
 
 // Flow is one bidirectional flow. Field names follow NFStream's column names.
@@ -78,6 +82,9 @@ type Flow struct {
 	System *SystemProcess
 
 	prev, next *Flow // creation order in the meter's cache (last-seen order in a shard meter)
+	// older, newer: last-seen order, kept by a single meter only when
+	// Config.MaxFlows is set (its eviction order).
+	older, newer *Flow
 }
 
 // SystemProcess is the process that owns a flow's socket (behaviour spec

@@ -22,6 +22,11 @@ type Config struct {
 	Dissector *dpi.Dissector
 	// Plugins are called on every flow, in order (see Plugin).
 	Plugins []Plugin
+	// MaxFlows caps the flows the meter caches, and with them the nDPI
+	// flow states (at most one per cached flow): when a packet would
+	// create flow MaxFlows+1, the least recently seen cached flow is
+	// ended first with ExpirationEvicted. 0 means no cap (NFStream).
+	MaxFlows int
 }
 
 // scanInterval is how much packet time passes between idle scans, and
@@ -118,8 +123,11 @@ type Meter struct {
 	// head is the oldest-created cached flow, tail the newest: the cache is
 	// ordered by creation, never refreshed by updates (spec 5.3).
 	head, tail *Flow
-	tick       uint64
-	scanTick   uint64
+	// oldest, newest: the last-seen list (Flow.older/newer), kept only
+	// when cfg.MaxFlows > 0 in a single meter.
+	oldest, newest *Flow
+	tick           uint64
+	scanTick       uint64
 	// Clamped counts packets whose time went backwards and was raised to
 	// the meter clock (spec 5.1).
 	Clamped uint64
@@ -230,6 +238,9 @@ func (m *Meter) Process(p *decode.Packet) {
 		default:
 			if m.lru {
 				m.toTail(f)
+			} else if m.newest != f && m.cfg.MaxFlows > 0 {
+				m.seenUnlink(f)
+				m.seenAppend(f)
 			}
 			m.update(k, f, p)
 		}
@@ -266,6 +277,9 @@ func (m *Meter) scan() {
 
 func (m *Meter) expire(k Key, f *Flow) {
 	delete(m.flows, k)
+	if m.cfg.MaxFlows > 0 && !m.lru {
+		m.seenUnlink(f)
+	}
 	if f.prev != nil {
 		f.prev.next = f.next
 	} else {
@@ -292,7 +306,50 @@ func (m *Meter) finalize(f *Flow) {
 	m.emit(f)
 }
 
+// evict ends the least recently seen flow when the cache is full.
+func (m *Meter) evict() {
+	f := m.oldest
+	if m.lru {
+		f = m.head
+	}
+	f.ExpirationID = ExpirationEvicted
+	if m.lru {
+		m.expire(m.refs[f].key, f)
+	} else {
+		m.expire(f.key(), f)
+	}
+}
+
+// seenUnlink and seenAppend maintain the last-seen list of a capped single
+// meter.
+func (m *Meter) seenUnlink(f *Flow) {
+	if f.older != nil {
+		f.older.newer = f.newer
+	} else {
+		m.oldest = f.newer
+	}
+	if f.newer != nil {
+		f.newer.older = f.older
+	} else {
+		m.newest = f.older
+	}
+	f.older, f.newer = nil, nil
+}
+
+func (m *Meter) seenAppend(f *Flow) {
+	f.older = m.newest
+	if m.newest != nil {
+		m.newest.newer = f
+	} else {
+		m.oldest = f
+	}
+	m.newest = f
+}
+
 func (m *Meter) create(k Key, p *decode.Packet) {
+	if m.cfg.MaxFlows > 0 && len(m.flows) >= m.cfg.MaxFlows {
+		m.evict()
+	}
 	t, s := p.TimeMs, m.size(p)
 	f := &Flow{
 		SrcIP:                    addrOf(&p.SrcIP, p.IPVersion),
@@ -349,6 +406,9 @@ func (m *Meter) create(k Key, p *decode.Packet) {
 		}
 	}
 	m.flows[k] = f
+	if m.cfg.MaxFlows > 0 && !m.lru {
+		m.seenAppend(f)
+	}
 	f.prev = m.tail
 	if m.tail != nil {
 		m.tail.next = f

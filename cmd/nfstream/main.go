@@ -79,6 +79,12 @@ OPTIONS
         packets of each flow (default 0: none).
     --max-nflows N
         Stop after N flows (default 0: no limit).
+    --max-tracked-flows N
+        Hold at most N flows in memory (default 0: no cap, as NFStream).
+        When a new flow would exceed it, the least recently seen flow is
+        ended early with expiration_id 2; the summary counts them. Bounds
+        memory under floods and scans (about 300 bytes per flow, plus
+        nDPI's state while a flow is dissected).
     --n-meters N
         Number of meters, 0 for automatic (default 0). Files are read once
         and shared out by flow; the output is the same, in the same order,
@@ -199,6 +205,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opts.SPLTAnalysis, "splt-analysis", opts.SPLTAnalysis, "")
 	fs.IntVar(&opts.NMeters, "n-meters", opts.NMeters, "")
 	fs.IntVar(&opts.MaxNFlows, "max-nflows", opts.MaxNFlows, "")
+	fs.IntVar(&opts.MaxTrackedFlows, "max-tracked-flows", opts.MaxTrackedFlows, "")
 	fs.IntVar(&opts.PerformanceReport, "performance-report", opts.PerformanceReport, "")
 	fs.IntVar(&opts.SystemVisibilityMode, "system-visibility-mode", opts.SystemVisibilityMode, "")
 	fs.IntVar(&opts.SystemVisibilityPollMs, "system-visibility-poll-ms", opts.SystemVisibilityPollMs, "")
@@ -338,8 +345,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	c := files.Counters()
 	if !quiet {
-		fmt.Fprintf(stderr, "nfstream: %d packets read, %d metered, %d ignored, %d filtered out, %d damaged; %d flows\n",
-			c.Records, c.Processed, c.Ignored, c.Filtered, c.Damaged, c.Flows)
+		fmt.Fprintf(stderr, "nfstream: %d packets read, %d metered, %d ignored, %d filtered out, %d damaged, %d clamped (time going backwards); %d flows, %d evicted (max_tracked_flows)\n",
+			c.Records, c.Processed, c.Ignored, c.Filtered, c.Damaged, c.Clamped, c.Flows, c.Evicted)
 	}
 	return status
 }
