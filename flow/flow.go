@@ -85,6 +85,9 @@ type Flow struct {
 	// older, newer: last-seen order, kept by a single meter only when
 	// Config.MaxFlows is set (its eviction order).
 	older, newer *Flow
+	// dpiOlder, dpiNewer: last-seen order among the flows whose nDPI state
+	// is live, kept by a single meter with DPI (see Meter.reapIdleDPI).
+	dpiOlder, dpiNewer *Flow
 }
 
 // SystemProcess is the process that owns a flow's socket (behaviour spec

@@ -126,8 +126,11 @@ type Meter struct {
 	// oldest, newest: the last-seen list (Flow.older/newer), kept only
 	// when cfg.MaxFlows > 0 in a single meter.
 	oldest, newest *Flow
-	tick           uint64
-	scanTick       uint64
+	// dpiOldest, dpiNewest: the flows holding live nDPI state, in
+	// last-seen order (Flow.dpiOlder/dpiNewer), single meter only.
+	dpiOldest, dpiNewest *Flow
+	tick                 uint64
+	scanTick             uint64
 	// Clamped counts packets whose time went backwards and was raised to
 	// the meter clock (spec 5.1).
 	Clamped uint64
@@ -243,6 +246,12 @@ func (m *Meter) Process(p *decode.Packet) {
 				m.seenAppend(f)
 			}
 			m.update(k, f, p)
+			if f.DPI != nil && !m.lru && m.flows[k] == f {
+				m.dpiUnlink(f)
+				if f.DPI.Live() {
+					m.dpiAppend(f)
+				}
+			}
 		}
 	} else {
 		m.create(k, p)
@@ -264,15 +273,65 @@ func (m *Meter) Flush() {
 }
 
 // scan expires idle flows from the oldest, stopping at the first one that is
-// not idle (spec 5.6).
+// not idle (spec 5.6), then reaps the nDPI state of idle flows that stay
+// cached.
 func (m *Meter) scan() {
 	for range scanBudget {
 		f := m.head
 		if f == nil || m.tick-f.BidirectionalLastSeenMs < m.cfg.IdleTimeoutMs {
-			return
+			break
 		}
 		m.expire(f.key(), f)
 	}
+	m.reapIdleDPI()
+}
+
+// reapIdleDPI finishes the dissection of every cached flow that is idle and
+// still holds nDPI state, releasing that state now rather than at expiry.
+//
+// NFStream's cache is ordered by creation and its scan stops at the first
+// live flow, so an idle flow behind an older live one stays cached until
+// its key reappears or the input ends (often most of the cache). Such a
+// flow can receive no further packet: the next packet of its key expires
+// it (spec 5.4, the clock never goes back). Its labels are final but for
+// the give-up, which is the same call at expiry; only nDPI's module-wide
+// caches (e.g. BitTorrent, Ookla) could answer a later give-up differently.
+// Measured identical on the corpus and the benchmark capture
+// (docs/performance.md); the nDPI state was 99% of live states at the
+// benchmark's peak.
+func (m *Meter) reapIdleDPI() {
+	for f := m.dpiOldest; f != nil && m.tick-f.BidirectionalLastSeenMs >= m.cfg.IdleTimeoutMs; f = m.dpiOldest {
+		m.cfg.Dissector.Finish(f.DPI)
+		m.dpiUnlink(f)
+	}
+}
+
+// dpiUnlink and dpiAppend maintain the list of flows with live nDPI state.
+func (m *Meter) dpiUnlink(f *Flow) {
+	if f.dpiOlder == nil && m.dpiOldest != f {
+		return // not listed
+	}
+	if f.dpiOlder != nil {
+		f.dpiOlder.dpiNewer = f.dpiNewer
+	} else {
+		m.dpiOldest = f.dpiNewer
+	}
+	if f.dpiNewer != nil {
+		f.dpiNewer.dpiOlder = f.dpiOlder
+	} else {
+		m.dpiNewest = f.dpiOlder
+	}
+	f.dpiOlder, f.dpiNewer = nil, nil
+}
+
+func (m *Meter) dpiAppend(f *Flow) {
+	f.dpiOlder = m.dpiNewest
+	if m.dpiNewest != nil {
+		m.dpiNewest.dpiNewer = f
+	} else {
+		m.dpiOldest = f
+	}
+	m.dpiNewest = f
 }
 
 func (m *Meter) expire(k Key, f *Flow) {
@@ -280,6 +339,7 @@ func (m *Meter) expire(k Key, f *Flow) {
 	if m.cfg.MaxFlows > 0 && !m.lru {
 		m.seenUnlink(f)
 	}
+	m.dpiUnlink(f)
 	if f.prev != nil {
 		f.prev.next = f.next
 	} else {
@@ -408,6 +468,9 @@ func (m *Meter) create(k Key, p *decode.Packet) {
 	m.flows[k] = f
 	if m.cfg.MaxFlows > 0 && !m.lru {
 		m.seenAppend(f)
+	}
+	if f.DPI != nil && !m.lru && f.DPI.Live() {
+		m.dpiAppend(f)
 	}
 	f.prev = m.tail
 	if m.tail != nil {

@@ -188,6 +188,9 @@ type Engine struct {
 	buf   []byte      // Go view of cbuf
 	out   *C.nfs_info // C.malloc'd extraction scratch
 	flows map[dpi.Handle]*C.struct_ndpi_flow_struct
+	// names interns application and category names: a few hundred
+	// distinct values shared by every flow, so labels cost no allocation.
+	names map[string]string
 }
 
 var _ dpi.Engine = (*Engine)(nil)
@@ -300,8 +303,8 @@ func (e *Engine) Extract(h dpi.Handle, p dpi.Protocol, info *dpi.Info) {
 	f := e.flow(h)
 	o := e.out
 	C.nfs_extract(e.mod, f, C.uint16_t(p.Master), C.uint16_t(p.App), C.uint32_t(p.Category), o)
-	setString(&info.ApplicationName, o.name[:])
-	setString(&info.ApplicationCategoryName, o.category[:])
+	e.setName(&info.ApplicationName, o.name[:])
+	e.setName(&info.ApplicationCategoryName, o.category[:])
 	setString(&info.RequestedServerName, o.sni[:])
 	info.ApplicationConfidence = mapConfidence(uint8(o.confidence))
 	switch o.branch {
@@ -320,18 +323,39 @@ func (e *Engine) Extract(h dpi.Handle, p dpi.Protocol, info *dpi.Info) {
 	}
 }
 
-// setString stores the NUL-terminated C string in arr into *dst, allocating
-// only when the value changes.
-func setString(dst *string, arr []C.char) {
+// cBytes returns the NUL-terminated C string in arr, without copying.
+func cBytes(arr []C.char) []byte {
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&arr[0])), len(arr))
 	n := 0
 	for n < len(b) && b[n] != 0 {
 		n++
 	}
-	b = b[:n]
-	if *dst != string(b) {
+	return b[:n]
+}
+
+// setString stores the NUL-terminated C string in arr into *dst, allocating
+// only when the value changes.
+func setString(dst *string, arr []C.char) {
+	if b := cBytes(arr); *dst != string(b) {
 		*dst = string(b)
 	}
+}
+
+// setName is setString for names from a small set, interned.
+func (e *Engine) setName(dst *string, arr []C.char) {
+	b := cBytes(arr)
+	if *dst == string(b) {
+		return
+	}
+	v, ok := e.names[string(b)]
+	if !ok {
+		if e.names == nil {
+			e.names = make(map[string]string)
+		}
+		v = string(b)
+		e.names[v] = v
+	}
+	*dst = v
 }
 
 // Free releases a flow's state with ndpi_free_flow. Zero or already freed
