@@ -3,6 +3,7 @@ module github.com/nfstream-go/nfstream
 go 1.26.0
 
 require (
+	github.com/cilium/ebpf v0.22.0
 	github.com/parquet-go/parquet-go v0.32.1
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c

@@ -80,7 +80,8 @@ func (s *LiveStreamer) startSystemVisibility() (*sysvis.Table, error) {
 }
 
 // SystemVisibilityMethod names the attribution method of the current (or
-// last) iteration (a sysvis.Method* constant), "" when the mode is off or
+// last) iteration (a sysvis.Method* constant, or "ebpf+" and one when the
+// eBPF programs run: "ebpf+sock_diag"), "" when the mode is off or
 // nothing ran yet.
 func (s *LiveStreamer) SystemVisibilityMethod() string {
 	s.mu.Lock()

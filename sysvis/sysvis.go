@@ -15,7 +15,11 @@
 // /proc/net/{tcp,tcp6,udp,udp6}. Sockets are matched to processes through
 // the inodes of /proc/PID/fd; an inode→pid cache means a poll only reads
 // the fd tables of new processes, or of all processes when a socket inode
-// appears that is not known yet. Method says which source is active. Other
+// appears that is not known yet. Where they load, eBPF programs on raw
+// tracepoints (inet_sock_set_state, sock_send_length, sock_recv_length)
+// also report each socket's process when it connects, sends or receives,
+// so that connections shorter than a poll are attributed; the poller then
+// runs at Config.Poll. Method says which sources are active. Other
 // systems return ErrNotSupported.
 package sysvis
 
@@ -45,6 +49,13 @@ const (
 	MethodSockDiagPoll = "sock_diag-poll"
 	// MethodProcNet: /proc/net/{tcp,tcp6,udp,udp6} polled every Poll.
 	MethodProcNet = "procfs-poll"
+	// MethodEBPF: eBPF programs on raw tracepoints report each socket's
+	// owner at connect, send and receive time. They run alongside one of
+	// the pollers above, and Method reports both, joined by "+":
+	// "ebpf+sock_diag", "ebpf+sock_diag-poll" or "ebpf+procfs-poll".
+	// As Config.Method, "ebpf" requires the programs with the best
+	// poller, "ebpf+POLLER" a given one.
+	MethodEBPF = "ebpf"
 )
 
 // Process is the owner of a socket.
@@ -57,15 +68,17 @@ type Process struct {
 // Config configures a Table.
 type Config struct {
 	// Poll is the period of the socket table poll (NFStream's
-	// system_visibility_poll_ms). 0 means 100 ms. The sock_diag methods
-	// poll at least every FastPoll.
+	// system_visibility_poll_ms). 0 means 100 ms. Without the eBPF
+	// programs, the sock_diag methods poll at least every FastPoll.
 	Poll time.Duration
 	// FastPoll caps the period of the sock_diag methods; 0 means 5 ms.
 	FastPoll time.Duration
 	// Expire drops an entry this long after its socket was last seen
 	// (NFStream: idle_timeout + 5 s). 0 means 125 s.
 	Expire time.Duration
-	// Method forces a method ("" picks the best available).
+	// Method forces a method ("" picks the best available: ebpf, when
+	// the programs load, plus the best poller). Start fails when a forced
+	// method is not available.
 	Method string
 	// Proc is the procfs mount; "" means /proc.
 	Proc string
@@ -78,6 +91,9 @@ type Stats struct {
 	Entries   int    // entries in the table now
 	Destroyed uint64 // destruction events received (sock_diag method)
 	Missed    uint64 // destroyed sockets that were never attributed
+	// Events counts the socket events received from the eBPF programs,
+	// EventsLost those they could not queue (ring buffer full).
+	Events, EventsLost uint64
 	// Period is the current poll period: Config.FastPoll (sock_diag) or
 	// Config.Poll, stretched to five times a listing's cost (at most
 	// 20 ms, unless a listing takes over 10 ms), at most Poll.
@@ -187,7 +203,17 @@ type Table struct {
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
+	// ebpf is the eBPF event source, nil when it does not run; ebpfErr
+	// says why.
+	ebpf    *ebpfSource
+	ebpfErr error
 }
+
+// EBPFError returns nil when the eBPF programs run (Method starts with
+// "ebpf+"), else why not: the load or attach error (missing privilege,
+// no BTF, an old kernel), or an error saying Config.Method chose a method
+// without them.
+func (t *Table) EBPFError() error { return t.ebpfErr }
 
 // Method names the active attribution method (one of the Method*
 // constants), for the performance report.
@@ -196,26 +222,29 @@ func (t *Table) Method() string { return t.method }
 // Stats returns the table's counters.
 func (t *Table) Stats() Stats {
 	return Stats{
-		Polls:     t.stats.polls.Load(),
-		FdScans:   t.stats.fdScans.Load(),
-		Entries:   t.t.len(),
-		Destroyed: t.stats.destroyed.Load(),
-		Missed:    t.stats.missed.Load(),
-		Period:    time.Duration(t.stats.period.Load()),
+		Polls:      t.stats.polls.Load(),
+		FdScans:    t.stats.fdScans.Load(),
+		Entries:    t.t.len(),
+		Destroyed:  t.stats.destroyed.Load(),
+		Missed:     t.stats.missed.Load(),
+		Events:     t.stats.events.Load(),
+		EventsLost: t.lostEvents(),
+		Period:     time.Duration(t.stats.period.Load()),
 	}
 }
 
-// Close stops the poller and waits for it. The table keeps answering
-// Lookup with what it knew.
+// Close stops the poller and the eBPF programs and waits for them. The
+// table keeps answering Lookup with what it knew.
 func (t *Table) Close() error {
 	t.once.Do(func() { close(t.stop) })
 	<-t.done
+	t.closeEBPF()
 	return nil
 }
 
 type counters struct {
-	polls, fdScans, destroyed, missed atomic.Uint64
-	period                            atomic.Int64
+	polls, fdScans, destroyed, missed, events atomic.Uint64
+	period                                    atomic.Int64
 }
 
 func (c *Config) defaults() {

@@ -47,11 +47,18 @@ func Start(cfg Config) (*Table, error) {
 		events []eventConn
 		period = cfg.Poll
 	)
-	switch cfg.Method {
+	// "" and "ebpf" try the eBPF programs, then pick the best poller;
+	// "ebpf+POLLER" forces both.
+	wantEBPF := cfg.Method == "" || cfg.Method == MethodEBPF || strings.HasPrefix(cfg.Method, MethodEBPF+"+")
+	base := strings.TrimPrefix(cfg.Method, MethodEBPF+"+")
+	if base == MethodEBPF {
+		base = ""
+	}
+	switch base {
 	case "", MethodSockDiag, MethodSockDiagPoll:
 		d, err := openDiag(0)
 		if err != nil {
-			if cfg.Method != "" {
+			if base != "" {
 				return nil, fmt.Errorf("sysvis: sock_diag: %w", err)
 			}
 			l, t.method = procNet{dir: cfg.Proc}, MethodProcNet
@@ -59,7 +66,7 @@ func Start(cfg Config) (*Table, error) {
 		}
 		l, t.method = d, MethodSockDiagPoll
 		period = min(period, cfg.FastPoll)
-		if cfg.Method != MethodSockDiagPoll {
+		if base != MethodSockDiagPoll {
 			tcp, err := openDiag(tcpDestroyGroups)
 			var udp *diagConn
 			if err == nil {
@@ -69,7 +76,7 @@ func Start(cfg Config) (*Table, error) {
 			}
 			if err == nil {
 				events, t.method = []eventConn{{tcp, 6}, {udp, 17}}, MethodSockDiag
-			} else if cfg.Method == MethodSockDiag {
+			} else if base == MethodSockDiag {
 				d.close()
 				return nil, fmt.Errorf("sysvis: sock_diag destroy events: %w", err)
 			}
@@ -80,8 +87,30 @@ func Start(cfg Config) (*Table, error) {
 		return nil, fmt.Errorf("sysvis: unknown method %q", cfg.Method)
 	}
 	p := &poller{t: t, l: l, events: events, res: newResolver(cfg.Proc, &t.stats), expire: cfg.Expire}
+	// The programs are attached before the first poll, so that no socket
+	// falls between the two.
+	t.ebpfErr = errEBPFNotTried
+	if wantEBPF {
+		src, err := startEBPF(t, cfg.Proc)
+		if err != nil {
+			err = fmt.Errorf("sysvis: ebpf: %w", err)
+			if cfg.Method != "" {
+				p.close()
+				return nil, err
+			}
+			t.ebpfErr = err // fall back silently to the poller alone
+		} else {
+			t.ebpf, t.ebpfErr = src, nil
+			t.method = MethodEBPF + "+" + t.method
+			// The events attribute new sockets: the poller only
+			// attributes sockets without events and refreshes
+			// entries, at the configured period.
+			period = cfg.Poll
+		}
+	}
 	if err := p.poll(time.Now()); err != nil {
 		p.close()
+		t.closeEBPF()
 		return nil, err
 	}
 	p.t.stats.period.Store(int64(period))
@@ -424,10 +453,19 @@ func (r *resolver) scan(pid int32, unknown map[uint32]struct{}) {
 // readProcess reads a process's name and cgroup path.
 func readProcess(proc string, pid int32) Process {
 	dir := proc + "/" + strconv.Itoa(int(pid))
-	p := Process{PID: int64(pid)}
+	comm := ""
 	if b, err := os.ReadFile(dir + "/comm"); err == nil {
-		p.Name = strings.TrimSuffix(string(b), "\n")
+		comm = strings.TrimSuffix(string(b), "\n")
 	}
+	return processFromComm(proc, pid, comm)
+}
+
+// processFromComm completes a process's comm into its name and reads its
+// cgroup path, while /proc/PID exists (else the name stays comm and the
+// cgroup is "").
+func processFromComm(proc string, pid int32, comm string) Process {
+	dir := proc + "/" + strconv.Itoa(int(pid))
+	p := Process{PID: int64(pid), Name: comm}
 	if len(p.Name) >= 15 {
 		// comm is truncated to 15 bytes: psutil then takes the
 		// command line's first word when it extends the name.
@@ -537,6 +575,19 @@ func parseHexAddr(s string) (netip.AddrPort, bool) {
 	}
 	addr, _ := netip.AddrFromSlice(raw)
 	return netip.AddrPortFrom(addr, uint16(port)), true
+}
+
+func (t *Table) closeEBPF() {
+	if t.ebpf != nil {
+		t.ebpf.close()
+	}
+}
+
+func (t *Table) lostEvents() uint64 {
+	if t.ebpf != nil {
+		return t.ebpf.lostEvents()
+	}
+	return 0
 }
 
 func check() error {

@@ -46,8 +46,9 @@ func TestCgroupPath(t *testing.T) {
 	}
 }
 
-// The helper process: SYSVIS_HELPER=dial ADDR connects, holds the
-// connection SYSVIS_HOLD and exits; =serve accepts one connection.
+// The helper process: SYSVIS_HELPER=dial connects to SYSVIS_ADDR, holds
+// the connection SYSVIS_HOLD and exits; =short makes the short-lived
+// connections of TestEBPFShortLived (ebpf_linux_test.go).
 func TestMain(m *testing.M) {
 	switch os.Getenv("SYSVIS_HELPER") {
 	case "dial":
@@ -60,6 +61,9 @@ func TestMain(m *testing.M) {
 		time.Sleep(hold)
 		c.Close()
 		time.Sleep(200 * time.Millisecond) // stay alive: pid readable
+		os.Exit(0)
+	case "short":
+		shortConnections()
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -97,10 +101,11 @@ func TestAttribution(t *testing.T) {
 			defer tb.Close()
 			t.Logf("method %s", tb.Method())
 			// A loaded machine can delay a poll past a short
-			// connection's life: up to 3 tries.
+			// connection's life: up to 3 tries, the connection held
+			// twice as long each time.
 			var err2 error
 			for try := range 3 {
-				if err2 = connectOnce(t, tb, c.hold); err2 == nil {
+				if err2 = connectOnce(t, tb, c.hold<<try); err2 == nil {
 					break
 				}
 				t.Logf("try %d: %v", try, err2)
