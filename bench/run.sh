@@ -18,19 +18,22 @@ nf="$root/bin/nfstream"
 packets=$(capinfos -c -M "$cap" 2>/dev/null | awk '/Number of packets/ {print $NF}' || true)
 [ -n "$packets" ] || packets=2247400
 
+tmpout=$(mktemp -d)
 declare -A cmds=(
   [readfloor]="$shared/bench/readfloor $cap"
   [nfstream-meter]="$nf --n-dissections 0 --n-meters 1 -q -o /dev/null $cap"
   [nfstream-meter-stats]="$nf --n-dissections 0 --n-meters 1 --statistical-analysis -q -o /dev/null $cap"
   [nfstream-dpi]="$nf --n-meters 1 -q -o /dev/null $cap"
+  [nfstream-dpi-2meters]="$nf --n-meters 2 -q -o /dev/null $cap"
+  [nfstream-dpi-parquet]="$nf --n-meters 1 -q -o $tmpout/flows.parquet $cap"
 )
-order=(readfloor nfstream-meter nfstream-meter-stats nfstream-dpi)
+order=(readfloor nfstream-meter nfstream-meter-stats nfstream-dpi nfstream-dpi-2meters nfstream-dpi-parquet)
 command -v softflowd >/dev/null && { cmds[softflowd]="softflowd -r $cap -n 127.0.0.1:9999 -D"; order+=(softflowd); }
 command -v argus >/dev/null && { cmds[argus]="argus -r $cap -w /dev/null"; order+=(argus); }
 command -v ndpiReader >/dev/null && { cmds[ndpiReader]="ndpiReader -i $cap -q"; order+=(ndpiReader); }
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" "$tmpout"' EXIT
 cat "$cap" > /dev/null # warm the page cache
 for ((r = 0; r < runs; r++)); do
   for name in "${order[@]}"; do
@@ -48,3 +51,12 @@ for name in "${order[@]}"; do
     'BEGIN {printf "%-22s %9.2f %12.0f %10.0f %9.1f\n", n, s, (s > 0 ? p / s : 0), m / 1024, (f > 0 ? s / f : 0)}'
 done
 echo "($runs runs each, medians; capture $cap, $packets packets)"
+# The issue-10 ratios.
+med() { cut -d' ' -f"$2" "$tmp/$1" | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+echo "metering only: $(ratio "$(med nfstream-meter 1)" "$floor")x the read floor (target <= 5), with statistics $(ratio "$(med nfstream-meter-stats 1)" "$floor")x"
+echo "two meters: $(ratio "$(med nfstream-dpi 1)" "$(med nfstream-dpi-2meters 1)")x one meter with DPI (target >= 1.5)"
+echo "Parquet instead of CSV: $(ratio "$(med nfstream-dpi-parquet 1)" "$(med nfstream-dpi 1)")x the run (target < 1.15)"
+if [ -f "$tmp/ndpiReader" ]; then
+  echo "vs ndpiReader: $(ratio "$(med ndpiReader 1)" "$(med nfstream-dpi 1)")x faster (target >= 4), $(ratio "$(med nfstream-dpi 2)" "$(med ndpiReader 2)") of its peak memory (target <= 0.33)"
+fi
