@@ -159,8 +159,11 @@ func ebpfShortLived(t *testing.T, tb *Table) {
 	for _, c := range conns {
 		var p Process
 		var ok bool
+		// Until the reader drains the event (every readerPeriod), a UDP
+		// lookup may fall back to the server's unconnected socket (our
+		// pid): wait for the child's event, fail if it never comes.
 		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if p, ok = tb.Lookup(c.local, c.remote, c.proto); ok {
+			if p, ok = tb.Lookup(c.local, c.remote, c.proto); ok && p.PID == pid {
 				break
 			}
 		}
