@@ -82,12 +82,8 @@ type Flow struct {
 	System *SystemProcess
 
 	prev, next *Flow // creation order in the meter's cache (last-seen order in a shard meter)
-	// older, newer: last-seen order, kept by a single meter only when
-	// Config.MaxFlows is set (its eviction order).
+	// older, newer: last-seen order in a single meter's cache.
 	older, newer *Flow
-	// dpiOlder, dpiNewer: last-seen order among the flows whose nDPI state
-	// is live, kept by a single meter with DPI (see Meter.reapIdleDPI).
-	dpiOlder, dpiNewer *Flow
 }
 
 // SystemProcess is the process that owns a flow's socket (behaviour spec

@@ -119,18 +119,17 @@ func (f *Flow) key() Key {
 type Meter struct {
 	cfg   Config
 	emit  func(*Flow)
-	flows map[Key]*Flow
+	flows table
 	// head is the oldest-created cached flow, tail the newest: the cache is
 	// ordered by creation, never refreshed by updates (spec 5.3).
 	head, tail *Flow
-	// oldest, newest: the last-seen list (Flow.older/newer), kept only
-	// when cfg.MaxFlows > 0 in a single meter.
-	oldest, newest *Flow
-	// dpiOldest, dpiNewest: the flows holding live nDPI state, in
-	// last-seen order (Flow.dpiOlder/dpiNewer), single meter only.
-	dpiOldest, dpiNewest *Flow
-	tick                 uint64
-	scanTick             uint64
+	// oldest, newest: every cached flow in last-seen order (Flow.older,
+	// newer), single meter only: the eviction order of MaxFlows, and the
+	// order in which idle flows' nDPI state is reaped. reaped is the
+	// newest flow of the list's prefix already reaped (nil: none).
+	oldest, newest, reaped *Flow
+	tick                   uint64
+	scanTick               uint64
 	// Clamped counts packets whose time went backwards and was raised to
 	// the meter clock (spec 5.1).
 	Clamped uint64
@@ -153,11 +152,11 @@ type Meter struct {
 
 // NewMeter returns an empty meter that hands every finished flow to emit.
 func NewMeter(cfg Config, emit func(*Flow)) *Meter {
-	return &Meter{cfg: cfg, emit: emit, flows: make(map[Key]*Flow)}
+	return &Meter{cfg: cfg, emit: emit, flows: newTable()}
 }
 
 // Len is the number of flows in the cache.
-func (m *Meter) Len() int { return len(m.flows) }
+func (m *Meter) Len() int { return m.flows.len() }
 
 func (m *Meter) size(p *decode.Packet) uint64 {
 	switch m.cfg.AccountingMode {
@@ -227,7 +226,7 @@ func (m *Meter) Other(timeMs uint64) {
 func (m *Meter) Process(p *decode.Packet) {
 	scanDue := m.advance(&p.TimeMs)
 	k := MakeKey(&p.SrcIP, &p.DstIP, p.SrcPort, p.DstPort, p.VlanID, p.Protocol, p.TunnelID)
-	if f, ok := m.flows[k]; ok {
+	if f := m.flows.get(&k); f != nil {
 		t := p.TimeMs
 		switch {
 		case t-f.BidirectionalLastSeenMs >= m.cfg.IdleTimeoutMs:
@@ -241,17 +240,11 @@ func (m *Meter) Process(p *decode.Packet) {
 		default:
 			if m.lru {
 				m.toTail(f)
-			} else if m.newest != f && m.cfg.MaxFlows > 0 {
+			} else if m.newest != f {
 				m.seenUnlink(f)
 				m.seenAppend(f)
 			}
 			m.update(k, f, p)
-			if f.DPI != nil && !m.lru && m.flows[k] == f {
-				m.dpiUnlink(f)
-				if f.DPI.Live() {
-					m.dpiAppend(f)
-				}
-			}
 		}
 	} else {
 		m.create(k, p)
@@ -300,46 +293,26 @@ func (m *Meter) scan() {
 // (docs/performance.md); the nDPI state was 99% of live states at the
 // benchmark's peak.
 func (m *Meter) reapIdleDPI() {
-	for f := m.dpiOldest; f != nil && m.tick-f.BidirectionalLastSeenMs >= m.cfg.IdleTimeoutMs; f = m.dpiOldest {
-		m.cfg.Dissector.Finish(f.DPI)
-		m.dpiUnlink(f)
+	if m.cfg.Dissector == nil {
+		return
 	}
-}
-
-// dpiUnlink and dpiAppend maintain the list of flows with live nDPI state.
-func (m *Meter) dpiUnlink(f *Flow) {
-	if f.dpiOlder == nil && m.dpiOldest != f {
-		return // not listed
+	f := m.oldest
+	if m.reaped != nil {
+		f = m.reaped.newer
 	}
-	if f.dpiOlder != nil {
-		f.dpiOlder.dpiNewer = f.dpiNewer
-	} else {
-		m.dpiOldest = f.dpiNewer
+	for ; f != nil && m.tick-f.BidirectionalLastSeenMs >= m.cfg.IdleTimeoutMs; f = f.newer {
+		if f.DPI != nil {
+			m.cfg.Dissector.Finish(f.DPI)
+		}
+		m.reaped = f
 	}
-	if f.dpiNewer != nil {
-		f.dpiNewer.dpiOlder = f.dpiOlder
-	} else {
-		m.dpiNewest = f.dpiOlder
-	}
-	f.dpiOlder, f.dpiNewer = nil, nil
-}
-
-func (m *Meter) dpiAppend(f *Flow) {
-	f.dpiOlder = m.dpiNewest
-	if m.dpiNewest != nil {
-		m.dpiNewest.dpiNewer = f
-	} else {
-		m.dpiOldest = f
-	}
-	m.dpiNewest = f
 }
 
 func (m *Meter) expire(k Key, f *Flow) {
-	delete(m.flows, k)
-	if m.cfg.MaxFlows > 0 && !m.lru {
+	m.flows.del(&k, f)
+	if !m.lru {
 		m.seenUnlink(f)
 	}
-	m.dpiUnlink(f)
 	if f.prev != nil {
 		f.prev.next = f.next
 	} else {
@@ -380,9 +353,13 @@ func (m *Meter) evict() {
 	}
 }
 
-// seenUnlink and seenAppend maintain the last-seen list of a capped single
-// meter.
+// seenUnlink and seenAppend maintain the last-seen list of a single meter.
+// A flow of the reaped prefix is idle, so it is never appended again: its
+// next packet expires it (the clock never goes back).
 func (m *Meter) seenUnlink(f *Flow) {
+	if f == m.reaped {
+		m.reaped = f.older
+	}
 	if f.older != nil {
 		f.older.newer = f.newer
 	} else {
@@ -407,7 +384,7 @@ func (m *Meter) seenAppend(f *Flow) {
 }
 
 func (m *Meter) create(k Key, p *decode.Packet) {
-	if m.cfg.MaxFlows > 0 && len(m.flows) >= m.cfg.MaxFlows {
+	if m.cfg.MaxFlows > 0 && m.flows.len() >= m.cfg.MaxFlows {
 		m.evict()
 	}
 	t, s := p.TimeMs, m.size(p)
@@ -465,12 +442,9 @@ func (m *Meter) create(k Key, p *decode.Packet) {
 			return
 		}
 	}
-	m.flows[k] = f
-	if m.cfg.MaxFlows > 0 && !m.lru {
+	m.flows.put(&k, f)
+	if !m.lru {
 		m.seenAppend(f)
-	}
-	if f.DPI != nil && !m.lru && f.DPI.Live() {
-		m.dpiAppend(f)
 	}
 	f.prev = m.tail
 	if m.tail != nil {

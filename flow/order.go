@@ -131,7 +131,7 @@ const (
 // orders the meter's writes before the Order's reads); after that the
 // meter never touches the Refs' Order fields or the ended flows again.
 func NewShardMeter(cfg Config, out func(Event)) *Meter {
-	m := &Meter{cfg: cfg, flows: make(map[Key]*Flow), out: out, lru: true, refs: make(map[*Flow]*Ref)}
+	m := &Meter{cfg: cfg, flows: newTable(), out: out, lru: true, refs: make(map[*Flow]*Ref)}
 	m.emit = m.report
 	return m
 }
