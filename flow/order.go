@@ -203,7 +203,7 @@ type Order struct {
 	// created with the same key expires them. Refs whose keys share a hash
 	// are chained by Ref.same. ended lists the flows ended since the last
 	// scan, to be put in waiting if that scan leaves them.
-	waiting map[uint64]*Ref
+	waiting refTable
 	ended   []*Ref
 	pos     []int  // Merge's cursors, reused
 	cur     uint64 // the packet or scan point being merged
@@ -214,7 +214,7 @@ type Order struct {
 // NFStream's single-meter order. When emit returns false the Order stops
 // emitting (Stopped).
 func NewOrder(emit func(*Flow) bool) *Order {
-	return &Order{emit: emit, waiting: make(map[uint64]*Ref)}
+	return &Order{emit: emit}
 }
 
 // Len is the number of flows the single meter would have cached.
@@ -279,8 +279,8 @@ func (o *Order) apply(e *Event) error {
 	}
 	switch e.Kind {
 	case EventCreated:
-		if len(o.waiting) != 0 {
-			for w := o.waiting[r.hash]; w != nil; w = w.same {
+		if o.waiting.n != 0 {
+			for w := o.waiting.get(r.hash); w != nil; w = w.same {
 				if w.key == r.key {
 					// The single meter finds the idle flow of this key
 					// still cached and expires it before creating the new
@@ -330,8 +330,11 @@ func (o *Order) scan() {
 	}
 	for i, r := range o.ended {
 		if r.state == refEnded {
-			r.same = o.waiting[r.hash]
-			o.waiting[r.hash] = r
+			if r.same = o.waiting.get(r.hash); r.same != nil {
+				o.waiting.replace(r.hash, r.same, r)
+			} else {
+				o.waiting.put(r.hash, r)
+			}
 			r.waiting = true
 		}
 		o.ended[i] = nil
@@ -376,12 +379,12 @@ func (o *Order) send(r *Ref, f *Flow) {
 
 // unwait removes r from waiting.
 func (o *Order) unwait(r *Ref) {
-	w := o.waiting[r.hash]
+	w := o.waiting.get(r.hash)
 	switch {
 	case w == r && r.same == nil:
-		delete(o.waiting, r.hash)
+		o.waiting.remove(r.hash, r)
 	case w == r:
-		o.waiting[r.hash] = r.same
+		o.waiting.replace(r.hash, r, r.same)
 	default:
 		for w.same != r {
 			w = w.same

@@ -2,34 +2,112 @@ package flow
 
 import "hash/maphash"
 
-// table maps flow keys to cached flows: open addressing with linear
-// probing over 16-byte slots (hash, flow), backward-shift deletion (no
-// tombstones, so probe sequences stay short however many flows come and
-// go), grown at 3/4 load and shrunk at 1/16 so that the memory a flood took
-// is given back. The hash is keyed with a random seed per table
-// (hash/maphash), so crafted keys cannot force collisions.
-//
-// A slot stores the hash, not the key: a hit is confirmed against the
-// flow's own fields (Flow.matches), which the caller is about to touch
-// anyway.
-type table struct {
-	seed  maphash.Seed
-	slots []slot // len is a power of two, or 0
+// openTable is the open-addressing hash table under the meter's flow
+// table and the Order's waiting list: linear probing over 16-byte slots
+// (hash, pointer), backward-shift deletion (no tombstones, so probe
+// sequences stay short however many entries come and go, and a lookup of an
+// absent key stops at the first empty slot), grown at 3/4 load and shrunk
+// at 1/16 so that the memory a flood took is given back. Hashes must come
+// from a seeded hash (hash/maphash), so that crafted keys cannot force
+// collisions. Lookups are written by each user, who knows how to confirm a
+// hit.
+type openTable[T any] struct {
+	slots []openSlot[T] // len is a power of two, or 0
 	n     int
 }
 
-type slot struct {
-	hash uint64 // 0: empty (hashes are made non-zero)
-	f    *Flow
+type openSlot[T any] struct {
+	hash uint64
+	v    *T // nil: empty
 }
 
 const minTableSlots = 1024
 
+// put adds v under hash h.
+func (t *openTable[T]) put(h uint64, v *T) {
+	if (t.n+1)*4 > len(t.slots)*3 {
+		t.resize(max(len(t.slots)*2, minTableSlots))
+	}
+	t.insert(h, v)
+	t.n++
+}
+
+func (t *openTable[T]) insert(h uint64, v *T) {
+	mask := uint64(len(t.slots) - 1)
+	i := h & mask
+	for t.slots[i].v != nil {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = openSlot[T]{h, v}
+}
+
+// slot returns the index of v, stored under h, or -1.
+func (t *openTable[T]) slot(h uint64, v *T) int {
+	if t.n == 0 {
+		return -1
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; t.slots[i].v != nil; i = (i + 1) & mask {
+		if t.slots[i].v == v {
+			return int(i)
+		}
+	}
+	return -1
+}
+
+// replace stores w in the place of v, both under h.
+func (t *openTable[T]) replace(h uint64, v, w *T) {
+	if i := t.slot(h, v); i >= 0 {
+		t.slots[i].v = w
+	}
+}
+
+// remove deletes v, stored under h.
+func (t *openTable[T]) remove(h uint64, v *T) {
+	s := t.slot(h, v)
+	if s < 0 {
+		return
+	}
+	mask := uint64(len(t.slots) - 1)
+	i := uint64(s)
+	// Backward shift: move later entries of the cluster into the hole
+	// unless their home slot lies between the hole and them.
+	for j := (i + 1) & mask; t.slots[j].v != nil; j = (j + 1) & mask {
+		home := t.slots[j].hash & mask
+		if (j-home)&mask >= (j-i)&mask {
+			t.slots[i] = t.slots[j]
+			i = j
+		}
+	}
+	t.slots[i] = openSlot[T]{}
+	t.n--
+	if len(t.slots) > minTableSlots && t.n*16 < len(t.slots) {
+		t.resize(len(t.slots) / 2)
+	}
+}
+
+func (t *openTable[T]) resize(size int) {
+	old := t.slots
+	t.slots = make([]openSlot[T], size)
+	for _, s := range old {
+		if s.v != nil {
+			t.insert(s.hash, s.v)
+		}
+	}
+}
+
+// table maps flow keys to a meter's cached flows. A slot stores the hash,
+// not the key: a hit is confirmed against the flow's own fields
+// (Flow.matches), which the caller is about to touch anyway. The hash is
+// keyed with a random seed per table.
+type table struct {
+	seed maphash.Seed
+	openTable[Flow]
+}
+
 func newTable() table { return table{seed: maphash.MakeSeed()} }
 
-func (t *table) hash(k *Key) uint64 {
-	return maphash.Comparable(t.seed, *k) | 1
-}
+func (t *table) hash(k *Key) uint64 { return maphash.Comparable(t.seed, *k) }
 
 // len is the number of flows in the table.
 func (t *table) len() int { return t.n }
@@ -43,69 +121,20 @@ func (t *table) get(k *Key) *Flow {
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := &t.slots[i]
-		if s.hash == 0 {
+		if s.v == nil {
 			return nil
 		}
-		if s.hash == h && s.f.matches(k) {
-			return s.f
+		if s.hash == h && s.v.matches(k) {
+			return s.v
 		}
 	}
 }
 
 // put adds f under k, which must not be in the table.
-func (t *table) put(k *Key, f *Flow) {
-	if (t.n+1)*4 > len(t.slots)*3 {
-		t.resize(max(len(t.slots)*2, minTableSlots))
-	}
-	t.insert(t.hash(k), f)
-	t.n++
-}
-
-func (t *table) insert(h uint64, f *Flow) {
-	mask := uint64(len(t.slots) - 1)
-	i := h & mask
-	for t.slots[i].hash != 0 {
-		i = (i + 1) & mask
-	}
-	t.slots[i] = slot{h, f}
-}
+func (t *table) put(k *Key, f *Flow) { t.openTable.put(t.hash(k), f) }
 
 // del removes f, stored under k.
-func (t *table) del(k *Key, f *Flow) {
-	h := t.hash(k)
-	mask := uint64(len(t.slots) - 1)
-	i := h & mask
-	for t.slots[i].f != f {
-		if t.slots[i].hash == 0 {
-			return // not there
-		}
-		i = (i + 1) & mask
-	}
-	// Backward shift: move later entries of the cluster into the hole
-	// when their home slot is not between the hole and them.
-	for j := (i + 1) & mask; t.slots[j].hash != 0; j = (j + 1) & mask {
-		home := t.slots[j].hash & mask
-		if (j-home)&mask >= (j-i)&mask {
-			t.slots[i] = t.slots[j]
-			i = j
-		}
-	}
-	t.slots[i] = slot{}
-	t.n--
-	if len(t.slots) > minTableSlots && t.n*16 < len(t.slots) {
-		t.resize(len(t.slots) / 2)
-	}
-}
-
-func (t *table) resize(size int) {
-	old := t.slots
-	t.slots = make([]slot, size)
-	for _, s := range old {
-		if s.hash != 0 {
-			t.insert(s.hash, s.f)
-		}
-	}
-}
+func (t *table) del(k *Key, f *Flow) { t.remove(t.hash(k), f) }
 
 // matches reports whether k is f's key (MakeKey of its first packet).
 func (f *Flow) matches(k *Key) bool {
@@ -115,4 +144,23 @@ func (f *Flow) matches(k *Key) bool {
 	lo, hi := addrOf(&k.LoIP, f.IPVersion), addrOf(&k.HiIP, f.IPVersion)
 	return (f.SrcPort == k.LoPort && f.DstPort == k.HiPort && f.SrcIP == lo && f.DstIP == hi) ||
 		(f.SrcPort == k.HiPort && f.DstPort == k.LoPort && f.SrcIP == hi && f.DstIP == lo)
+}
+
+// refTable is the Order's waiting list: the first waiting Ref of each key
+// hash (Ref.hash, seeded); the others with that hash are chained through
+// Ref.same.
+type refTable struct{ openTable[Ref] }
+
+// get returns the first waiting Ref of hash h, or nil.
+func (t *refTable) get(h uint64) *Ref {
+	if t.n == 0 {
+		return nil
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.v == nil || s.hash == h {
+			return s.v
+		}
+	}
 }
