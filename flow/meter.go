@@ -124,9 +124,11 @@ type Meter struct {
 	// ordered by creation, never refreshed by updates (spec 5.3).
 	head, tail *Flow
 	// oldest, newest: every cached flow in last-seen order (Flow.older,
-	// newer), single meter only: the eviction order of MaxFlows, and the
-	// order in which idle flows' nDPI state is reaped. reaped is the
-	// newest flow of the list's prefix already reaped (nil: none).
+	// newer), kept when seen is set (a single meter with MaxFlows or DPI):
+	// the eviction order of MaxFlows, and the order in which idle flows'
+	// nDPI state is reaped. reaped is the newest flow of the list's prefix
+	// already reaped (nil: none).
+	seen                   bool
 	oldest, newest, reaped *Flow
 	tick                   uint64
 	scanTick               uint64
@@ -152,7 +154,7 @@ type Meter struct {
 
 // NewMeter returns an empty meter that hands every finished flow to emit.
 func NewMeter(cfg Config, emit func(*Flow)) *Meter {
-	return &Meter{cfg: cfg, emit: emit, flows: newTable()}
+	return &Meter{cfg: cfg, emit: emit, flows: newTable(), seen: cfg.MaxFlows > 0 || cfg.Dissector != nil}
 }
 
 // Len is the number of flows in the cache.
@@ -240,7 +242,7 @@ func (m *Meter) Process(p *decode.Packet) {
 		default:
 			if m.lru {
 				m.toTail(f)
-			} else if m.newest != f {
+			} else if m.seen && m.newest != f {
 				m.seenUnlink(f)
 				m.seenAppend(f)
 			}
@@ -310,7 +312,7 @@ func (m *Meter) reapIdleDPI() {
 
 func (m *Meter) expire(k Key, f *Flow) {
 	m.flows.del(&k, f)
-	if !m.lru {
+	if m.seen {
 		m.seenUnlink(f)
 	}
 	if f.prev != nil {
@@ -443,7 +445,7 @@ func (m *Meter) create(k Key, p *decode.Packet) {
 		}
 	}
 	m.flows.put(&k, f)
-	if !m.lru {
+	if m.seen {
 		m.seenAppend(f)
 	}
 	f.prev = m.tail
