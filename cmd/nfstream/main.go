@@ -292,9 +292,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nfstream: warning: %v; the application columns are left out\n", err)
 	}
 
-	w, code := openOutputs(&outFlags, &netFlags, output, sources, src.Columns(), stdout, stderr, quiet, live)
+	out, code := openOutputs(&outFlags, &netFlags, output, sources, src.Columns(), stdout, stderr, quiet, live)
 	if code != 0 {
 		return code
+	}
+	var w export.Writer = out
+	if !live {
+		// Files: format and write on another goroutine, overlapping with
+		// metering. Live flows leave at once instead (no batching).
+		w = export.Background(w, 512)
 	}
 	defer w.Close() // after an early return; the Close below reports errors
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
