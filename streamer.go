@@ -62,7 +62,8 @@ type Streamer struct {
 
 	counters Counters
 	damage   []error
-	progress progress // read by Progress from any goroutine
+	source   *progressSource // of the current iteration
+	progress progress        // read by Progress from any goroutine
 }
 
 // progress is what the reading goroutine publishes for Progress.
@@ -78,17 +79,44 @@ func (s *Streamer) Progress() (records uint64, bytes int64) {
 	return s.progress.records.Load(), s.progress.bytes.Load()
 }
 
-// progressSource decorates the capture source to publish progress.
+// ErrLinkType is wrapped by the warning Damage reports, once per file and
+// link type, when records have a data-link type the decoder does not know:
+// they are counted as ignored, as NFStream does silently.
+var ErrLinkType = errors.New("link type not decoded")
+
+// LinkTypeError is that warning: File (a source name) holds records of
+// LinkType from record Packet on.
+type LinkTypeError struct {
+	File     string
+	Packet   uint64
+	LinkType uint16
+}
+
+func (e *LinkTypeError) Error() string {
+	return fmt.Sprintf("%s: packet %d: link type %d is not decoded; its packets are counted as ignored", e.File, e.Packet, e.LinkType)
+}
+
+func (e *LinkTypeError) Unwrap() error { return ErrLinkType }
+
+// progressSource decorates the capture source to publish progress, and
+// notes the records of link types the decoder does not know.
 type progressSource struct {
 	capture.Source
-	p *progress
-	n uint64
+	p       *progress
+	n       uint64
+	names   []string
+	last    uint32 // link type of the last record checked + 1 (0: none)
+	file    int    // its file
+	unknown []error
 }
 
 func (ps *progressSource) Next(rec *capture.Record) error {
 	err := ps.Source.Next(rec)
 	if err == nil {
 		ps.n++
+		if uint32(rec.LinkType)+1 != ps.last || rec.File != ps.file {
+			ps.checkLinkType(rec)
+		}
 	}
 	if ps.n&255 == 0 || err != nil {
 		ps.p.records.Store(ps.n)
@@ -99,7 +127,27 @@ func (ps *progressSource) Next(rec *capture.Record) error {
 	return err
 }
 
-// openSources opens the input, publishing progress.
+// checkLinkType notes rec's link type when the decoder does not know it,
+// once per file and link type (at most maxDamageReports in all).
+func (ps *progressSource) checkLinkType(rec *capture.Record) {
+	ps.last, ps.file = uint32(rec.LinkType)+1, rec.File
+	if decode.LinkTypeSupported(rec.LinkType) || len(ps.unknown) >= maxDamageReports {
+		return
+	}
+	name := "-"
+	if rec.File >= 0 && rec.File < len(ps.names) {
+		name = ps.names[rec.File]
+	}
+	for _, e := range ps.unknown {
+		if le := e.(*LinkTypeError); le.File == name && le.LinkType == rec.LinkType {
+			return
+		}
+	}
+	ps.unknown = append(ps.unknown, &LinkTypeError{File: name, Packet: rec.Number, LinkType: rec.LinkType})
+}
+
+// openSources opens the input, publishing progress. The source is kept
+// in s.source until the iteration ends.
 func (s *Streamer) openSources() (capture.Source, error) {
 	s.progress.records.Store(0)
 	s.progress.bytes.Store(0)
@@ -107,7 +155,8 @@ func (s *Streamer) openSources() (capture.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &progressSource{Source: src, p: &s.progress}, nil
+	s.source = &progressSource{Source: src, p: &s.progress, names: s.sources}
+	return s.source, nil
 }
 
 // maxDamageReports bounds how many damage reports are kept for Damage.
@@ -214,6 +263,10 @@ func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 			}
 		}
 		err := s.run(ctx, emit, &stopped)
+		if s.source != nil { // the reader has returned
+			s.damage = append(s.damage, s.source.unknown...)
+			s.source = nil
+		}
 		if err != nil && !stopped {
 			yield(nil, err)
 		}

@@ -10,6 +10,17 @@ package decode
 
 import "encoding/binary"
 
+// LinkTypeSupported reports whether the decoder understands the data-link
+// type (a libpcap DLT_ value). Records of other link types are not decoded
+// (counted as ignored, as in NFStream).
+func LinkTypeSupported(linkType uint16) bool {
+	switch linkType {
+	case DLTNull, DLTEthernet, DLTPPP, DLTRaw, DLTPPPSerial, DLTCHDLC, DLTLinuxSLL, DLTRadiotap, DLTIPv4, DLTIPv6, dltRawLinktype:
+		return true
+	}
+	return false
+}
+
 // Data-link types understood by the decoder (libpcap DLT_ values).
 const (
 	DLTNull         = 0

@@ -344,6 +344,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "nfstream: warning: %v (the rest of the input was read)\n", d)
 		case errors.Is(d, capture.ErrOverSnapLen):
 			fmt.Fprintf(stderr, "nfstream: warning: %v (record skipped, as libpcap does)\n", d)
+		case errors.Is(d, nfstream.ErrLinkType):
+			fmt.Fprintf(stderr, "nfstream: warning: %v\n", d)
 		default:
 			fmt.Fprintf(stderr, "nfstream: %v\n", d)
 			status = 1
