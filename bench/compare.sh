@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Compares two nfstream binaries (before/after a change) on one capture,
+# alternating them, for the issue-10 configurations: metering only, with
+# statistics, DPI on with one and with two meters. Prints the median wall
+# time, user CPU and peak resident memory of each.
+#
+# Usage: bench/compare.sh BEFORE AFTER [CAPTURE] [RUNS]
+#   e.g. git worktree add /tmp/before HEAD~5 && (cd /tmp/before && go build -o /tmp/nf-before ./cmd/nfstream)
+#        bench/compare.sh /tmp/nf-before bin/nfstream /tmp/bench40.pcap 5
+set -euo pipefail
+before=$1 after=$2
+cap=${3:-/tmp/bench40.pcap}
+runs=${4:-5}
+configs=(
+  "meter|--n-dissections 0 --n-meters 1"
+  "meter+stats|--n-dissections 0 --n-meters 1 --statistical-analysis"
+  "dpi-1-meter|--n-meters 1"
+  "dpi-2-meters|--n-meters 2"
+)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat "$cap" > /dev/null
+for ((r = 0; r < runs; r++)); do
+  for c in "${configs[@]}"; do
+    name=${c%%|*} flags=${c#*|}
+    for b in before after; do
+      bin=$before
+      [ "$b" = after ] && bin=$after
+      # shellcheck disable=SC2086
+      /usr/bin/time -f '%e %U %M' -o "$tmp/t" "$bin" $flags -q -o /dev/null "$cap" > /dev/null 2>&1
+      cat "$tmp/t" >> "$tmp/$name-$b"
+    done
+  done
+done
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+printf '%-14s %-7s %8s %8s %9s\n' config binary seconds user-s peak-MiB
+for c in "${configs[@]}"; do
+  name=${c%%|*}
+  for b in before after; do
+    f=$tmp/$name-$b
+    printf '%-14s %-7s %8.2f %8.2f %9.0f\n' "$name" "$b" "$(cut -d' ' -f1 "$f" | median)" \
+      "$(cut -d' ' -f2 "$f" | median)" "$(cut -d' ' -f3 "$f" | median | awk '{print $1 / 1024}')"
+  done
+done
+echo "($runs alternating runs each, medians; $cap)"
