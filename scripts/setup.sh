@@ -22,6 +22,8 @@ done
 if [ "$(id -u)" -eq 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # Finish an install an earlier run left half done (apt refuses otherwise).
+  dpkg --configure -a >&2
   apt-get update -qq >&2
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 else
