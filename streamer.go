@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/nfstream-go/nfstream/capture"
@@ -59,6 +60,7 @@ type Streamer struct {
 	dpiOff  error // why DPI is off although NDissections > 0, if it is
 	nMeters int   // n_meters resolved
 	sharded bool  // tests: run the sharded pipeline even with one meter
+	dpiMode int   // tests: 0 automatic, 1 one meter's nDPI on its goroutine, 2 on one of its own
 
 	counters Counters
 	damage   []error
@@ -301,6 +303,10 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *bool) err
 		if err != nil {
 			return err
 		}
+		// nDPI on a goroutine of its own, overlapping with reading and
+		// metering (same output; plugins see labels as they change, so
+		// they keep it synchronous).
+		cfg.AsyncDPI = len(s.opts.Plugins) == 0 && (s.dpiMode == 2 || s.dpiMode == 0 && runtime.GOMAXPROCS(0) > 1)
 	}
 	var filters *filter.Set
 	if s.opts.BPFFilter != "" {
@@ -316,6 +322,7 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *bool) err
 	defer src.Close()
 
 	meter := flow.NewMeter(cfg, emit)
+	defer meter.Close() // before the engine is closed (defers run last in, first out)
 	dec := decode.Decoder{DecodeTunnels: s.opts.DecodeTunnels}
 	var (
 		rec capture.Record

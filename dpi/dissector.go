@@ -3,6 +3,7 @@ package dpi
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // ErrNDissections is returned by NewDissector for a packet limit outside
@@ -48,6 +49,29 @@ func NewDissector(e Engine, nDissections int, pluginMode bool) (*Dissector, erro
 	return &Dissector{engine: e, n: uint64(nDissections), plugin: pluginMode}, nil
 }
 
+// ArenaEngine is implemented by engines that can dissect packets where
+// they lie when these are in memory the engine handed out (ndpi.Engine: C
+// memory, so nDPI needs no copy). Arena returns n bytes, owned by the
+// engine until it is closed, or nil.
+type ArenaEngine interface {
+	Engine
+	Arena(n int) []byte
+}
+
+// Buffer returns an empty slice with capacity n for packets that will be
+// passed to Start and Update: the engine's arena memory when it has some
+// (no copy per dissected packet), else ordinary memory. Arena memory lives
+// until the engine is closed. Buffer must not be called while another
+// goroutine uses the Dissector.
+func (d *Dissector) Buffer(n int) []byte {
+	if a, ok := d.engine.(ArenaEngine); ok {
+		if b := a.Arena(n); len(b) == n {
+			return b[:0:n]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
 // Engine returns the engine the Dissector drives.
 func (d *Dissector) Engine() Engine { return d.engine }
 
@@ -79,11 +103,23 @@ type FlowState struct {
 	guessed   uint8
 	extra     bool // nDPI's answer to "extra dissection possible" after the last dissected packet
 	dirty     bool // the engine state changed since Info was last extracted
+	// over is set once no later packet can reach the engine (the state
+	// was released, or never allocated). It is atomic so that a meter
+	// whose Dissector runs on another goroutine can skip such packets.
+	over atomic.Bool
 }
 
 // Reset clears the state for reuse by another flow. The flow's engine state
 // must already have been released by Finish.
-func (fs *FlowState) Reset() { *fs = FlowState{} }
+func (fs *FlowState) Reset() { fs.clear() }
+
+// clear zeroes the state field by field: the flag another goroutine may
+// be reading is only ever stored atomically.
+func (fs *FlowState) clear() {
+	fs.Info = Info{}
+	fs.handle, fs.detected, fs.completed, fs.guessed, fs.extra, fs.dirty = 0, Protocol{}, 0, 0, false, false
+	fs.over.Store(false)
+}
 
 // Detected returns the protocol detected so far (nDPI's last answer).
 func (fs *FlowState) Detected() Protocol { return fs.detected }
@@ -99,6 +135,13 @@ func (fs *FlowState) Guessed() bool { return fs.guessed != 0 }
 // Live reports whether the flow still holds engine state.
 func (fs *FlowState) Live() bool { return fs.handle != 0 }
 
+// Over reports whether no later packet of the flow can reach the engine:
+// its dissection is over and Update would only do bookkeeping. Unlike the
+// other methods it may be called from any goroutine: a meter whose
+// Dissector runs elsewhere uses it to stop sending the flow's packets.
+// It may turn true later than the last useful packet, never earlier.
+func (fs *FlowState) Over() bool { return fs.over.Load() }
+
 // Start handles a flow's first packet: it allocates the engine state and
 // dissects the packet; with n_dissections = 1 and nothing identified it gives
 // up (guessing) at once. ip is the packet from its IP header on, timeMs its
@@ -112,10 +155,11 @@ func (d *Dissector) Start(fs *FlowState, ip []byte, timeMs uint64) error {
 	if fs.handle != 0 {
 		d.engine.Free(fs.handle)
 	}
-	*fs = FlowState{}
+	fs.clear()
 	h, err := d.engine.NewFlow()
 	if err != nil {
 		fs.completed = 1
+		fs.over.Store(true)
 		return fmt.Errorf("dpi: new flow: %w", err)
 	}
 	fs.handle = h
@@ -216,6 +260,7 @@ func (d *Dissector) release(fs *FlowState) {
 	}
 	d.engine.Free(fs.handle)
 	fs.handle = 0
+	fs.over.Store(true)
 }
 
 func (d *Dissector) extract(fs *FlowState) {

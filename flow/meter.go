@@ -27,6 +27,13 @@ type Config struct {
 	// create flow MaxFlows+1, the least recently seen cached flow is
 	// ended first with ExpirationEvicted. 0 means no cap (NFStream).
 	MaxFlows int
+	// AsyncDPI runs the Dissector on a goroutine of its own (asyncdpi.go),
+	// so that nDPI works while the meter meters the next packets. The
+	// flows, their order and their labels stay exactly those of a
+	// synchronous meter, but a flow is emitted some packets after it
+	// ends (at the latest by Flush), and the meter must be Closed. It
+	// needs a Dissector and no Plugins (plugins see labels as they change).
+	AsyncDPI bool
 }
 
 // scanInterval is how much packet time passes between idle scans, and
@@ -139,6 +146,7 @@ type Meter struct {
 	// empty application columns.
 	DPIFailures uint64
 	view        Packet // the plugins' packet view, reused
+	async       *dpiWorker
 
 	// Shard mode only (NewShardMeter, see order.go): events go to out;
 	// seq and kind describe the events of the call in progress; updates
@@ -153,8 +161,35 @@ type Meter struct {
 }
 
 // NewMeter returns an empty meter that hands every finished flow to emit.
+// With cfg.AsyncDPI (and a Dissector, and no plugins) it starts the
+// Dissector's goroutine: Close must then be called.
 func NewMeter(cfg Config, emit func(*Flow)) *Meter {
-	return &Meter{cfg: cfg, emit: emit, flows: newTable(), seen: cfg.MaxFlows > 0 || cfg.Dissector != nil}
+	m := &Meter{cfg: cfg, emit: emit, flows: newTable(), seen: cfg.MaxFlows > 0 || cfg.Dissector != nil}
+	if cfg.AsyncDPI && cfg.Dissector != nil && len(cfg.Plugins) == 0 {
+		m.async = newDPIWorker(cfg.Dissector, m.deliver)
+	}
+	return m
+}
+
+// deliver emits the flows of a batch the Dissector's goroutine is done with.
+func (m *Meter) deliver(b *dpiBatch) {
+	m.DPIFailures += b.failures
+	for i := range b.ops {
+		if op := &b.ops[i]; op.kind == opEmit {
+			m.emit(op.f)
+		}
+	}
+}
+
+// Close ends the Dissector's goroutine of an AsyncDPI meter, after the
+// calls already recorded (flows ended before Close are still emitted); the
+// Dissector's engine may be closed after it. Cached flows are left as they
+// are: Flush first to emit them. Close does nothing for other meters, and
+// the meter must not be used after it.
+func (m *Meter) Close() {
+	if m.async != nil {
+		m.async.stop()
+	}
 }
 
 // Len is the number of flows in the cache.
@@ -265,6 +300,9 @@ func (m *Meter) Flush() {
 	for m.head != nil {
 		m.expire(m.head.key(), m.head)
 	}
+	if m.async != nil {
+		m.async.drain()
+	}
 }
 
 // scan expires idle flows from the oldest, stopping at the first one that is
@@ -303,8 +341,12 @@ func (m *Meter) reapIdleDPI() {
 		f = m.reaped.newer
 	}
 	for ; f != nil && m.tick-f.BidirectionalLastSeenMs >= m.cfg.IdleTimeoutMs; f = f.newer {
-		if f.DPI != nil {
-			m.cfg.Dissector.Finish(f.DPI)
+		if f.DPI != nil && !f.DPI.Over() {
+			if m.async != nil {
+				m.async.add(opFinish, f.DPI, nil, nil, 0, 0)
+			} else {
+				m.cfg.Dissector.Finish(f.DPI)
+			}
 		}
 		m.reaped = f
 	}
@@ -332,6 +374,11 @@ func (m *Meter) expire(k Key, f *Flow) {
 // finalize ends a flow that is no longer cached: final labels, plugins'
 // OnExpire, then emission.
 func (m *Meter) finalize(f *Flow) {
+	if m.async != nil {
+		// Emitted in its turn among the flows waiting for their labels.
+		m.async.add(opEmit, f.DPI, f, nil, 0, 0)
+		return
+	}
 	if f.DPI != nil {
 		m.cfg.Dissector.Finish(f.DPI)
 	}
@@ -428,7 +475,9 @@ func (m *Meter) create(k Key, p *decode.Packet) {
 	}
 	if d := m.cfg.Dissector; d != nil {
 		f.DPI = &dpi.FlowState{}
-		if d.Start(f.DPI, p.IP, t) != nil {
+		if m.async != nil {
+			m.async.add(opStart, f.DPI, nil, p.IP, t, 0)
+		} else if d.Start(f.DPI, p.IP, t) != nil {
 			m.DPIFailures++
 		}
 	}
@@ -508,8 +557,12 @@ func (m *Meter) update(k Key, f *Flow, p *decode.Packet) {
 		i := f.BidirectionalPackets - 1
 		sp.Direction[i], sp.PS[i], sp.PIATMs[i] = int8(dir), int32(s), int64(delta)
 	}
-	if f.DPI != nil {
-		m.cfg.Dissector.Update(f.DPI, p.IP, t, f.BidirectionalPackets)
+	if f.DPI != nil && !f.DPI.Over() {
+		if m.async != nil {
+			m.async.add(opUpdate, f.DPI, nil, p.IP, t, f.BidirectionalPackets)
+		} else {
+			m.cfg.Dissector.Update(f.DPI, p.IP, t, f.BidirectionalPackets)
+		}
 	}
 	if len(m.cfg.Plugins) > 0 {
 		m.view = Packet{Packet: p, Direction: dir, DeltaTimeMs: delta}

@@ -34,16 +34,88 @@ static struct ndpi_detection_module_struct *nfs_init(void) {
 	return m;
 }
 
-static struct ndpi_flow_struct *nfs_flow_new(void) {
-	struct ndpi_flow_struct *f = (struct ndpi_flow_struct *)ndpi_flow_malloc(sizeof(struct ndpi_flow_struct));
-	if (f != NULL) memset(f, 0, sizeof(struct ndpi_flow_struct));
-	return f;
+// nfs_flow is one flow's state with the engine's bookkeeping: the list of
+// live flows (to free them at Close without a Go map lookup per packet) and
+// a tag that tells a live flow from a freed one.
+#define NFS_LIVE 0x6e66736c69766521ULL
+typedef struct nfs_flow {
+	struct ndpi_flow_struct f; // first: a handle is also the nDPI flow's address
+	struct nfs_flow *prev, *next;
+	uint64_t tag;
+} nfs_flow;
+
+// nfs_pool is a module's live flows and its spare, freed ones: freeing a
+// flow keeps its memory for the next (nDPI's own allocations inside the flow
+// are released at once).
+typedef struct {
+	nfs_flow *live;
+	nfs_flow *spare;
+	unsigned nspare;
+} nfs_pool;
+
+#define NFS_MAX_SPARE 4096
+
+static nfs_flow *nfs_flow_new(nfs_pool *p) {
+	nfs_flow *w = p->spare;
+	if (w != NULL) {
+		p->spare = w->next;
+		p->nspare--;
+	} else {
+		w = (nfs_flow *)malloc(sizeof(nfs_flow));
+		if (w == NULL) return NULL;
+	}
+	memset(w, 0, sizeof(nfs_flow));
+	w->tag = NFS_LIVE;
+	w->next = p->live;
+	if (p->live != NULL) p->live->prev = w;
+	p->live = w;
+	return w;
+}
+
+// nfs_get returns the nDPI flow of a handle, or NULL when the handle is
+// zero or freed (freed memory stays in the pool, so its tag can be read).
+static inline struct ndpi_flow_struct *nfs_get(uintptr_t h) {
+	nfs_flow *w = (nfs_flow *)h;
+	if (w == NULL || w->tag != NFS_LIVE) return NULL;
+	return &w->f;
+}
+
+static void nfs_flow_free(nfs_pool *p, nfs_flow *w) {
+	ndpi_free_flow_data(&w->f);
+	w->tag = 0;
+	if (w->prev != NULL) w->prev->next = w->next; else p->live = w->next;
+	if (w->next != NULL) w->next->prev = w->prev;
+	if (p->nspare < NFS_MAX_SPARE) {
+		w->next = p->spare;
+		p->spare = w;
+		p->nspare++;
+	} else {
+		free(w);
+	}
+}
+
+// nfs_free frees a live handle's flow and returns 1, or returns 0.
+static int nfs_free(nfs_pool *p, uintptr_t h) {
+	if (nfs_get(h) == NULL) return 0;
+	nfs_flow_free(p, (nfs_flow *)h);
+	return 1;
+}
+
+static void nfs_pool_free(nfs_pool *p) {
+	while (p->live != NULL) nfs_flow_free(p, p->live);
+	while (p->spare != NULL) {
+		nfs_flow *w = p->spare;
+		p->spare = w->next;
+		free(w);
+	}
+	p->nspare = 0;
 }
 
 typedef struct {
 	uint16_t master, app;
 	uint32_t category;
 	uint8_t flag; // process: extra dissection possible; giveup: was guessed
+	uint8_t bad;  // the handle is not a live flow: nothing was done
 } nfs_result;
 
 static nfs_result nfs_to_result(ndpi_protocol p, uint8_t flag) {
@@ -52,18 +124,25 @@ static nfs_result nfs_to_result(ndpi_protocol p, uint8_t flag) {
 	r.app = p.app_protocol;
 	r.category = (uint32_t)p.category;
 	r.flag = flag;
+	r.bad = 0;
 	return r;
 }
 
 // nfs_process dissects one packet (already copied into C memory) and asks
 // whether nDPI could use more packets: one cgo crossing per packet.
-static nfs_result nfs_process(struct ndpi_detection_module_struct *m, struct ndpi_flow_struct *f,
+static const nfs_result nfs_bad = {0, 0, 0, 0, 1};
+
+static nfs_result nfs_process(struct ndpi_detection_module_struct *m, uintptr_t h,
                               const unsigned char *pkt, unsigned short len, uint64_t time_ms) {
+	struct ndpi_flow_struct *f = nfs_get(h);
+	if (f == NULL) return nfs_bad;
 	ndpi_protocol p = ndpi_detection_process_packet(m, f, pkt, len, time_ms);
 	return nfs_to_result(p, ndpi_extra_dissection_possible(m, f) ? 1 : 0);
 }
 
-static nfs_result nfs_giveup(struct ndpi_detection_module_struct *m, struct ndpi_flow_struct *f) {
+static nfs_result nfs_giveup(struct ndpi_detection_module_struct *m, uintptr_t h) {
+	struct ndpi_flow_struct *f = nfs_get(h);
+	if (f == NULL) return nfs_bad;
 	u_int8_t guessed = 0;
 	ndpi_protocol p = ndpi_detection_giveup(m, f, 1, &guessed);
 	return nfs_to_result(p, guessed ? 1 : 0);
@@ -110,8 +189,16 @@ static int nfs_is(ndpi_protocol p, uint16_t id) {
 #define NFS_COPY_ARR(dst, src) nfs_copy((dst), sizeof(dst), (src), sizeof(src))
 #define NFS_COPY_STR(dst, src) nfs_copy((dst), sizeof(dst), (src), (size_t)-1)
 
-static void nfs_extract(struct ndpi_detection_module_struct *m, struct ndpi_flow_struct *f,
-                        uint16_t master, uint16_t app, uint32_t category, nfs_info *o) {
+static int nfs_extra(struct ndpi_detection_module_struct *m, uintptr_t h) {
+	struct ndpi_flow_struct *f = nfs_get(h);
+	return f != NULL && ndpi_extra_dissection_possible(m, f);
+}
+
+// nfs_extract returns 0 when the handle is not a live flow.
+static int nfs_extract(struct ndpi_detection_module_struct *m, uintptr_t h,
+                       uint16_t master, uint16_t app, uint32_t category, nfs_info *o) {
+	struct ndpi_flow_struct *f = nfs_get(h);
+	if (f == NULL) return 0;
 	ndpi_protocol p;
 	memset(&p, 0, sizeof(p));
 	p.master_protocol = master;
@@ -147,6 +234,7 @@ static void nfs_extract(struct ndpi_detection_module_struct *m, struct ndpi_flow
 	} else {
 		o->branch = NFS_NONE;
 	}
+	return 1;
 }
 */
 import "C"
@@ -183,11 +271,15 @@ var moduleMu sync.Mutex
 // An Engine is used by one goroutine at a time (Close included); Handles
 // belong to the Engine that made them.
 type Engine struct {
-	mod   *C.struct_ndpi_detection_module_struct
-	cbuf  *C.uchar    // C.malloc'd, bufSize bytes
-	buf   []byte      // Go view of cbuf
-	out   *C.nfs_info // C.malloc'd extraction scratch
-	flows map[dpi.Handle]*C.struct_ndpi_flow_struct
+	mod  *C.struct_ndpi_detection_module_struct
+	cbuf *C.uchar    // C.malloc'd, bufSize bytes
+	buf  []byte      // Go view of cbuf
+	out  *C.nfs_info // C.malloc'd extraction scratch
+	pool *C.nfs_pool // C.malloc'd: live and spare flows
+	live int         // flows allocated by NewFlow and not freed
+	// arenas are the bounds of the C memory given out by Arena: packets
+	// in it are handed to nDPI where they are, without a copy.
+	arenas []arena
 	// names interns application and category names: a few hundred
 	// distinct values shared by every flow, so labels cost no allocation.
 	names map[string]string
@@ -214,56 +306,94 @@ func New() (*Engine, error) {
 	}
 	cbuf := (*C.uchar)(C.malloc(bufSize))
 	out := (*C.nfs_info)(C.malloc(C.sizeof_nfs_info))
-	if cbuf == nil || out == nil {
+	pool := (*C.nfs_pool)(C.calloc(1, C.sizeof_nfs_pool))
+	if cbuf == nil || out == nil || pool == nil {
 		C.free(unsafe.Pointer(cbuf))
 		C.free(unsafe.Pointer(out))
+		C.free(unsafe.Pointer(pool))
 		moduleMu.Lock()
 		C.ndpi_exit_detection_module(mod)
 		moduleMu.Unlock()
 		return nil, errors.New("ndpi: out of C memory")
 	}
 	return &Engine{
-		mod:   mod,
-		cbuf:  cbuf,
-		buf:   unsafe.Slice((*byte)(unsafe.Pointer(cbuf)), bufSize),
-		out:   out,
-		flows: make(map[dpi.Handle]*C.struct_ndpi_flow_struct),
+		mod:  mod,
+		cbuf: cbuf,
+		buf:  unsafe.Slice((*byte)(unsafe.Pointer(cbuf)), bufSize),
+		out:  out,
+		pool: pool,
 	}, nil
 }
 
-// flow returns the C state of a live Handle. Using a Handle that is zero,
-// freed, or from another Engine is a programming error and panics: letting it
-// through would hand freed memory to nDPI.
-func (e *Engine) flow(h dpi.Handle) *C.struct_ndpi_flow_struct {
-	f, ok := e.flows[h]
-	if !ok {
-		panic(fmt.Sprintf("ndpi: use of unknown or freed flow handle %#x", uintptr(h)))
-	}
-	return f
+type arena struct {
+	base   unsafe.Pointer
+	lo, hi uintptr
 }
 
-// NewFlow allocates zeroed flow state (ndpi_flow_malloc + memset).
+// Arena returns n bytes of C memory that the engine owns until Close. A
+// packet passed to Process from this memory is dissected where it is,
+// without being copied first. It returns nil after Close or when C memory
+// is exhausted.
+func (e *Engine) Arena(n int) []byte {
+	if e.mod == nil || n <= 0 {
+		return nil
+	}
+	p := C.malloc(C.size_t(n))
+	if p == nil {
+		return nil
+	}
+	e.arenas = append(e.arenas, arena{p, uintptr(p), uintptr(p) + uintptr(n)})
+	return unsafe.Slice((*byte)(p), n)
+}
+
+// inArena reports whether b lies in memory from Arena.
+func (e *Engine) inArena(b []byte) bool {
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	for _, a := range e.arenas {
+		if p >= a.lo && p+uintptr(len(b)) <= a.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// badHandle panics: using a Handle that is zero or freed is a programming
+// error (the C side checks each handle's tag before touching nDPI; freed
+// memory is kept for reuse, so the tag can be read). A handle of another
+// Engine is not detected.
+func badHandle(h dpi.Handle) {
+	panic(fmt.Sprintf("ndpi: use of unknown or freed flow handle %#x", uintptr(h)))
+}
+
+// NewFlow allocates zeroed flow state (reusing a freed flow's memory).
 func (e *Engine) NewFlow() (dpi.Handle, error) {
 	if e.mod == nil {
 		return 0, ErrClosed
 	}
-	f := C.nfs_flow_new()
-	if f == nil {
-		return 0, errors.New("ndpi: ndpi_flow_malloc failed")
+	w := C.nfs_flow_new(e.pool)
+	if w == nil {
+		return 0, errors.New("ndpi: out of C memory for a flow")
 	}
-	h := dpi.Handle(uintptr(unsafe.Pointer(f)))
-	e.flows[h] = f
-	return h, nil
+	e.live++
+	return dpi.Handle(uintptr(unsafe.Pointer(w))), nil
 }
 
 // Process copies ip (at most its first 65535 bytes) into the engine's C
-// buffer and dissects it with ndpi_detection_process_packet; it also returns
+// buffer, unless it lies in memory from Arena, and dissects it with ndpi_detection_process_packet; it also returns
 // ndpi_extra_dissection_possible for the flow. ip is not kept. It does not
 // allocate.
 func (e *Engine) Process(h dpi.Handle, ip []byte, timeMs uint64) (dpi.Protocol, bool) {
-	f := e.flow(h)
-	n := copy(e.buf, ip)
-	r := C.nfs_process(e.mod, f, e.cbuf, C.ushort(n), C.uint64_t(timeMs))
+	pkt := e.cbuf
+	var n int
+	if len(ip) <= bufSize && len(ip) > 0 && e.inArena(ip) {
+		pkt, n = (*C.uchar)(unsafe.Pointer(unsafe.SliceData(ip))), len(ip)
+	} else {
+		n = copy(e.buf, ip)
+	}
+	r := C.nfs_process(e.mod, C.uintptr_t(h), pkt, C.ushort(n), C.uint64_t(timeMs))
+	if r.bad != 0 {
+		badHandle(h)
+	}
 	return dpi.Protocol{Master: uint16(r.master), App: uint16(r.app), Category: uint32(r.category)}, r.flag != 0
 }
 
@@ -272,13 +402,15 @@ func (e *Engine) Process(h dpi.Handle, ip []byte, timeMs uint64) (dpi.Protocol, 
 // only reads the flow state, which does not change between packets); tests
 // use this to check NFStream's algorithm literally.
 func (e *Engine) extraPossible(h dpi.Handle) bool {
-	return C.ndpi_extra_dissection_possible(e.mod, e.flow(h)) != 0
+	return C.nfs_extra(e.mod, C.uintptr_t(h)) != 0
 }
 
 // GiveUp calls ndpi_detection_giveup with guessing enabled.
 func (e *Engine) GiveUp(h dpi.Handle) (dpi.Protocol, bool) {
-	f := e.flow(h)
-	r := C.nfs_giveup(e.mod, f)
+	r := C.nfs_giveup(e.mod, C.uintptr_t(h))
+	if r.bad != 0 {
+		badHandle(h)
+	}
 	return dpi.Protocol{Master: uint16(r.master), App: uint16(r.app), Category: uint32(r.category)}, r.flag != 0
 }
 
@@ -300,9 +432,10 @@ func (e *Engine) GiveUp(h dpi.Handle) (dpi.Protocol, bool) {
 // ApplicationIsGuessed is not touched. Strings equal to the current values
 // are not reallocated.
 func (e *Engine) Extract(h dpi.Handle, p dpi.Protocol, info *dpi.Info) {
-	f := e.flow(h)
 	o := e.out
-	C.nfs_extract(e.mod, f, C.uint16_t(p.Master), C.uint16_t(p.App), C.uint32_t(p.Category), o)
+	if C.nfs_extract(e.mod, C.uintptr_t(h), C.uint16_t(p.Master), C.uint16_t(p.App), C.uint32_t(p.Category), o) == 0 {
+		badHandle(h)
+	}
 	e.setName(&info.ApplicationName, o.name[:])
 	e.setName(&info.ApplicationCategoryName, o.category[:])
 	setString(&info.RequestedServerName, o.sni[:])
@@ -358,19 +491,17 @@ func (e *Engine) setName(dst *string, arr []C.char) {
 	*dst = v
 }
 
-// Free releases a flow's state with ndpi_free_flow. Zero or already freed
-// Handles are ignored.
+// Free releases a flow's state (ndpi_free_flow_data; the flow's own memory
+// is kept for a later NewFlow). Zero or already freed Handles are ignored.
 func (e *Engine) Free(h dpi.Handle) {
-	f, ok := e.flows[h]
-	if !ok {
+	if e.mod == nil || C.nfs_free(e.pool, C.uintptr_t(h)) == 0 {
 		return
 	}
-	delete(e.flows, h)
-	C.ndpi_free_flow(f)
+	e.live--
 }
 
 // LiveFlows is the number of flows allocated by NewFlow and not yet freed.
-func (e *Engine) LiveFlows() int { return len(e.flows) }
+func (e *Engine) LiveFlows() int { return e.live }
 
 // Close frees every flow still allocated and the detection module. Further
 // calls return nil; after Close, NewFlow returns ErrClosed.
@@ -378,10 +509,13 @@ func (e *Engine) Close() error {
 	if e.mod == nil {
 		return nil
 	}
-	for h, f := range e.flows {
-		delete(e.flows, h)
-		C.ndpi_free_flow(f)
+	C.nfs_pool_free(e.pool)
+	C.free(unsafe.Pointer(e.pool))
+	e.pool, e.live = nil, 0
+	for _, a := range e.arenas {
+		C.free(a.base)
 	}
+	e.arenas = nil
 	moduleMu.Lock()
 	C.ndpi_exit_detection_module(e.mod)
 	moduleMu.Unlock()
