@@ -19,6 +19,12 @@ func AppendPyFloat(b []byte, f float64) []byte {
 	case math.IsInf(f, -1):
 		return append(b, "-inf"...)
 	}
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 { // integral: "3.0", "-0.0"
+		if f == 0 && math.Signbit(f) {
+			return append(b, "-0.0"...)
+		}
+		return append(strconv.AppendInt(b, int64(f), 10), '.', '0')
+	}
 	var tmp [32]byte
 	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, 64) // [-]d[.ddd]e±XX
 	neg := e[0] == '-'
@@ -35,7 +41,13 @@ func AppendPyFloat(b []byte, f float64) []byte {
 			nd++
 		}
 	}
-	exp, _ := strconv.Atoi(string(e[i+1:])) // value = d.ddd × 10^exp
+	exp := 0 // value = d.ddd × 10^exp
+	for _, c := range e[i+2:] {
+		exp = exp*10 + int(c-'0')
+	}
+	if e[i+1] == '-' {
+		exp = -exp
+	}
 	if exp < -4 || exp >= 16 {
 		b = append(b, digits[0])
 		if nd > 1 {

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"math"
 	"net/netip"
 	"testing"
 )
@@ -24,6 +25,10 @@ func TestAppendPyFloat(t *testing.T) {
 		{1.2345e-7, "1.2345e-07"},
 		{1e100, "1e+100"},
 		{0.5, "0.5"},
+		{math.Copysign(0, -1), "-0.0"},
+		{-7, "-7.0"},
+		{999999999999999, "999999999999999.0"},
+		{-1e15, "-1000000000000000.0"},
 	} {
 		if got := string(AppendPyFloat(nil, c.in)); got != c.want {
 			t.Errorf("AppendPyFloat(%v) = %q, want %q", c.in, got, c.want)
