@@ -178,7 +178,7 @@ func NewLive(iface string, opts Options, live LiveOptions) (*LiveStreamer, error
 			return nil, &OptionError{Name: "bpf_filter", Value: fmt.Sprintf("%q", opts.BPFFilter), Want: err.Error()}
 		}
 	}
-	meters, err := opts.meters()
+	meters, err := opts.meters(false)
 	if err != nil {
 		return nil, err
 	}

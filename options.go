@@ -176,11 +176,14 @@ const maxAutoMeters = 8
 // runtime.GOMAXPROCS(0) (its affinity mask and cgroup CPU limit): with nDPI
 // or plugins, whose work is in the meters, one meter per CPU; without
 // them, where reading and decoding weigh as much as metering, cpus - 1,
-// leaving a CPU to the reader and the merge; at least 1, at most 8. On a
-// 2-CPU machine that is 2 meters with DPI (1.5x faster than one on the
-// benchmark capture) and 1 without (2 are barely faster and use 50% more
+// leaving a CPU to the reader and the merge; at least 1, at most 8. One
+// exception, for files (singleAsync): with nDPI, no plugins and at most 2
+// CPUs it is 1, because a single meter then runs nDPI on a goroutine of its
+// own and keeps both CPUs busy by itself (as fast as 2 meters on the benchmark capture, with
+// NFStream's labels exactly and less memory; docs/performance.md). On a
+// 2-CPU machine without DPI it is 1 (2 are barely faster and use 50% more
 // CPU; docs/sharding.md). It is 1 when a plugin is not a flow.Cloner.
-func (o *Options) meters() (int, error) {
+func (o *Options) meters(singleAsync bool) (int, error) {
 	for i, p := range o.Plugins {
 		if _, ok := p.(flow.Cloner); ok {
 			continue
@@ -195,8 +198,12 @@ func (o *Options) meters() (int, error) {
 		return o.NMeters, nil
 	}
 	cpus := runtime.GOMAXPROCS(0)
-	if !(o.NDissections > 0 && ndpi.Available) && len(o.Plugins) == 0 {
+	dpiOn := o.NDissections > 0 && ndpi.Available
+	switch {
+	case !dpiOn && len(o.Plugins) == 0:
 		cpus--
+	case singleAsync && dpiOn && len(o.Plugins) == 0 && cpus <= 2:
+		cpus = 1
 	}
 	return max(1, min(cpus, maxAutoMeters)), nil
 }

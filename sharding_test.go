@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nfstream-go/nfstream"
+	"github.com/nfstream-go/nfstream/dpi/ndpi"
 	"github.com/nfstream-go/nfstream/export"
 	"github.com/nfstream-go/nfstream/flow"
 	"github.com/nfstream-go/nfstream/internal/testcorpus"
@@ -313,6 +314,18 @@ func TestShardedPlugins(t *testing.T) {
 	o.Plugins = nil
 	if s, err = nfstream.New([]string{path}, o); err != nil || s.Meters() != max(1, min(runtime.GOMAXPROCS(0)-1, 8)) {
 		t.Errorf("n_meters 0 without DPI or plugins: %d meters (GOMAXPROCS %d), %v", s.Meters(), runtime.GOMAXPROCS(0), err)
+	}
+	if ndpi.Available {
+		// With DPI and no plugin, one meter (nDPI on its own goroutine)
+		// up to 2 CPUs, one per CPU beyond.
+		want := min(runtime.GOMAXPROCS(0), 8)
+		if want <= 2 {
+			want = 1
+		}
+		o = nfstream.DefaultOptions()
+		if s, err = nfstream.New([]string{path}, o); err != nil || s.Meters() != want {
+			t.Errorf("n_meters 0 with DPI: %d meters (GOMAXPROCS %d), want %d, %v", s.Meters(), runtime.GOMAXPROCS(0), want, err)
+		}
 	}
 }
 

@@ -179,7 +179,7 @@ func New(sources []string, opts Options) (*Streamer, error) {
 			return nil, &OptionError{Name: "bpf_filter", Value: fmt.Sprintf("%q", opts.BPFFilter), Want: err.Error()}
 		}
 	}
-	n, err := opts.meters()
+	n, err := opts.meters(true)
 	if err != nil {
 		return nil, err
 	}

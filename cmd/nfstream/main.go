@@ -88,7 +88,8 @@ OPTIONS
     --n-meters N
         Number of meters, 0 for automatic (default 0). Files are read once
         and shared out by flow; the output is the same, in the same order,
-        for any number of meters.
+        for any number of meters. A single meter reading files runs nDPI on
+        a thread of its own, so on 2 CPUs the automatic choice is 1.
     --plugin NAME[:PARAM=VALUE,...]
         Enable a built-in plugin (repeat for several; called in that order).
         Its values become udps.<name> columns after the application columns,
