@@ -12,6 +12,7 @@ root=$(cd "$here/.." && pwd)
 shared=${NFSTREAM_SHARED:-$(cd "$root/.." && pwd)/shared}
 cap=${1:-/tmp/bench40.pcap}
 runs=${2:-5}
+"$root/scripts/setup.sh" bench
 [ -f "$cap" ] || "$shared/bench/make-bench40.sh" "$cap"
 (cd "$root" && go build -o bin/nfstream ./cmd/nfstream)
 nf="$root/bin/nfstream"
@@ -24,10 +25,11 @@ declare -A cmds=(
   [nfstream-meter]="$nf --n-dissections 0 --n-meters 1 -q -o /dev/null $cap"
   [nfstream-meter-stats]="$nf --n-dissections 0 --n-meters 1 --statistical-analysis -q -o /dev/null $cap"
   [nfstream-dpi]="$nf --n-meters 1 -q -o /dev/null $cap"
+  [nfstream-defaults]="$nf -q -o /dev/null $cap"
   [nfstream-dpi-2meters]="$nf --n-meters 2 -q -o /dev/null $cap"
   [nfstream-dpi-parquet]="$nf --n-meters 1 -q -o $tmpout/flows.parquet $cap"
 )
-order=(readfloor nfstream-meter nfstream-meter-stats nfstream-dpi nfstream-dpi-2meters nfstream-dpi-parquet)
+order=(readfloor nfstream-meter nfstream-meter-stats nfstream-dpi nfstream-defaults nfstream-dpi-2meters nfstream-dpi-parquet)
 command -v softflowd >/dev/null && { cmds[softflowd]="softflowd -r $cap -n 127.0.0.1:9999 -D"; order+=(softflowd); }
 command -v argus >/dev/null && { cmds[argus]="argus -r $cap -w /dev/null"; order+=(argus); }
 command -v ndpiReader >/dev/null && { cmds[ndpiReader]="ndpiReader -i $cap -q"; order+=(ndpiReader); }

@@ -3,14 +3,18 @@
 # missing: with apt-get when run as root, otherwise it prints the exact
 # command to run and fails.
 #
-# Usage: scripts/setup.sh [build|test]
+# Usage: scripts/setup.sh [build|test|bench]
 #   build: what compiling nfstream needs (libpcap, nDPI headers)
 #   test:  build + what the test suite runs against (pandas, ndpiReader, tcpdump)
+#   bench: test + the peer flow meters bench/run.sh compares with
 set -euo pipefail
 mode=${1:-build}
 pkgs=(libpcap-dev libndpi-dev pkg-config)
-if [ "$mode" = test ]; then
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
   pkgs+=(libndpi-bin python3-pandas tcpdump tcpreplay iproute2 nfdump)
+fi
+if [ "$mode" = bench ]; then
+  pkgs+=(softflowd argus-server)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
