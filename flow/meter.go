@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/nfstream-go/nfstream/decode"
@@ -64,13 +65,14 @@ func MakeKey(srcIP, dstIP *[16]byte, srcPort, dstPort, vlan uint16, proto, tunne
 	return k
 }
 
+// less orders endpoints by address bytes, then port. Comparing the
+// addresses as two big-endian words is the same as comparing their bytes.
 func less(a *[16]byte, ap uint16, b *[16]byte, bp uint16) bool {
-	if *a != *b {
-		for i := range a {
-			if a[i] != b[i] {
-				return a[i] < b[i]
-			}
-		}
+	if a0, b0 := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8]); a0 != b0 {
+		return a0 < b0
+	}
+	if a1, b1 := binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:]); a1 != b1 {
+		return a1 < b1
 	}
 	return ap < bp
 }

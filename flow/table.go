@@ -1,6 +1,10 @@
 package flow
 
-import "hash/maphash"
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"math/bits"
+)
 
 // openTable is the open-addressing hash table under the meter's flow
 // table and the Order's waiting list: linear probing over 16-byte slots
@@ -8,7 +12,7 @@ import "hash/maphash"
 // sequences stay short however many entries come and go, and a lookup of an
 // absent key stops at the first empty slot), grown at 3/4 load and shrunk
 // at 1/16 so that the memory a flood took is given back. Hashes must come
-// from a seeded hash (hash/maphash), so that crafted keys cannot force
+// from a hash keyed with a secret random seed, so that crafted keys cannot force
 // collisions. Lookups are written by each user, who knows how to confirm a
 // hit.
 type openTable[T any] struct {
@@ -99,15 +103,36 @@ func (t *openTable[T]) resize(size int) {
 // table maps flow keys to a meter's cached flows. A slot stores the hash,
 // not the key: a hit is confirmed against the flow's own fields
 // (Flow.matches), which the caller is about to touch anyway. The hash is
-// keyed with a random seed per table.
+// keyed with random seeds per table.
 type table struct {
-	seed maphash.Seed
+	seed [5]uint64
 	openTable[Flow]
 }
 
-func newTable() table { return table{seed: maphash.MakeSeed()} }
+func newTable() table {
+	var t table
+	for i := range t.seed {
+		t.seed[i] = maphash.Comparable(maphash.MakeSeed(), i)
+	}
+	return t
+}
 
-func (t *table) hash(k *Key) uint64 { return maphash.Comparable(t.seed, *k) }
+// hash mixes the key's five 64-bit words with the table's secret seeds
+// (multiply-and-fold, as wyhash does): three 128-bit products instead of
+// hashing 40 bytes through hash/maphash, which was 8% of a metering run.
+func (t *table) hash(k *Key) uint64 {
+	le := binary.LittleEndian
+	w4 := uint64(k.LoPort) | uint64(k.HiPort)<<16 | uint64(k.VlanID)<<32 | uint64(k.Protocol)<<48 | uint64(k.TunnelID)<<56
+	return fold(le.Uint64(k.LoIP[:8])^t.seed[0], le.Uint64(k.LoIP[8:])^t.seed[1]) ^
+		fold(le.Uint64(k.HiIP[:8])^t.seed[2], le.Uint64(k.HiIP[8:])^t.seed[3]) ^
+		fold(w4^t.seed[4], t.seed[0]^0xe7037ed1a0b428db)
+}
+
+// fold is the xor of the two halves of a*b.
+func fold(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
 
 // len is the number of flows in the table.
 func (t *table) len() int { return t.n }
