@@ -14,11 +14,8 @@ import (
 	"github.com/nfstream-go/nfstream/internal/testcorpus"
 )
 
-// csvWith runs o over paths on one meter, and returns the CSV and counters:
-// with async false everything on one goroutine (nDPI called by the meter,
-// the loop body on the metering goroutine); with async true nDPI on a
-// goroutine of its own and the flows handed over to the loop body in
-// batches.
+// csvWith runs o over paths on one meter with nDPI on the meter's goroutine
+// (async false) or on one of its own, and returns the CSV and counters.
 func csvWith(t *testing.T, paths []string, o nfstream.Options, async bool) ([]byte, nfstream.Counters) {
 	t.Helper()
 	s, err := nfstream.New(paths, o)
@@ -29,7 +26,6 @@ func csvWith(t *testing.T, paths []string, o nfstream.Options, async bool) ([]by
 		nfstream.AsyncDPI(s)
 	} else {
 		nfstream.SyncDPI(s)
-		nfstream.NoHandOff(s)
 	}
 	var buf bytes.Buffer
 	w := export.NewCSV(&buf, s.Columns())
@@ -141,68 +137,5 @@ func TestAsyncDPIBreak(t *testing.T) {
 	}
 	if len(names) != 1 || names[0] != "TLS.Google" {
 		t.Errorf("first flow's application %q, want TLS.Google", names)
-	}
-}
-
-// TestHandOffStops checks the ways an iteration whose flows are handed
-// over in batches ends early, on a capture of 1,994 flows (several
-// batches): max_nflows gives exactly that many flows with ids 0..n-1, a
-// break after the 300th flow (inside the second batch) stops at once, and a
-// panicking loop body leaves no goroutine behind.
-func TestHandOffStops(t *testing.T) {
-	path := testcorpus.Pcap(t, "synscan.pcap")
-	o := nfstream.DefaultOptions()
-	o.NMeters, o.NDissections = 1, 0
-	before := runtime.NumGoroutine()
-
-	o.MaxNFlows = 700
-	s, err := nfstream.New([]string{path}, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := uint64(0)
-	for f, err := range s.Flows(context.Background()) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f.ID != n {
-			t.Fatalf("flow %d has id %d", n, f.ID)
-		}
-		n++
-	}
-	if n != 700 || s.Counters().Flows != 700 {
-		t.Errorf("max_nflows 700: %d flows, counters say %d", n, s.Counters().Flows)
-	}
-
-	o.MaxNFlows = 0
-	if s, err = nfstream.New([]string{path}, o); err != nil {
-		t.Fatal(err)
-	}
-	n = 0
-	for range s.Flows(context.Background()) {
-		if n++; n == 300 {
-			break
-		}
-	}
-	if c := s.Counters(); c.Flows != 300 || c.Records == 0 {
-		t.Errorf("break at 300: counters %+v", c)
-	}
-
-	func() {
-		defer func() {
-			if r := recover(); r != "loop body" {
-				t.Errorf("recovered %v", r)
-			}
-		}()
-		for range s.Flows(context.Background()) {
-			panic("loop body")
-		}
-	}()
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines after the iterations, %d before", n, before)
 	}
 }

@@ -11,7 +11,3 @@ func SyncDPI(s *Streamer) { s.dpiMode = 1 }
 
 // AsyncDPI: see SyncDPI.
 func AsyncDPI(s *Streamer) { s.dpiMode = 2 }
-
-// NoHandOff makes the loop body run on the metering goroutine (no hand-off
-// of flows in batches to the calling goroutine).
-func NoHandOff(s *Streamer) { s.noHandOff = true }

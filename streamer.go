@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"os"
 	"runtime"
 	"sync/atomic"
 
@@ -44,13 +43,6 @@ type Counters struct {
 	Evicted   uint64 // flows emitted early because max_tracked_flows was reached (expiration_id 2)
 }
 
-// setReading sets the counters of the reading side (all but Flows and
-// Evicted) to r's.
-func (c *Counters) setReading(r Counters) {
-	c.Records, c.Filtered, c.Ignored, c.Processed, c.Clamped, c.Damaged =
-		r.Records, r.Filtered, r.Ignored, r.Processed, r.Clamped, r.Damaged
-}
-
 // meterCap is each meter's share of max_tracked_flows (0: no cap).
 func meterCap(maxTracked, meters int) int {
 	if maxTracked == 0 {
@@ -62,14 +54,13 @@ func meterCap(maxTracked, meters int) int {
 // Streamer reads captures and yields flows. Its methods are not safe for
 // concurrent use; one iteration runs at a time.
 type Streamer struct {
-	sources   []string
-	opts      Options
-	schema    export.Schema
-	dpiOff    error // why DPI is off although NDissections > 0, if it is
-	nMeters   int   // n_meters resolved
-	sharded   bool  // tests: run the sharded pipeline even with one meter
-	dpiMode   int   // tests: 0 automatic, 1 one meter's nDPI on its goroutine, 2 on one of its own
-	noHandOff bool  // tests: the loop body runs on the metering goroutine
+	sources []string
+	opts    Options
+	schema  export.Schema
+	dpiOff  error // why DPI is off although NDissections > 0, if it is
+	nMeters int   // n_meters resolved
+	sharded bool  // tests: run the sharded pipeline even with one meter
+	dpiMode int   // tests: 0 automatic, 1 one meter's nDPI on its goroutine, 2 on one of its own
 
 	counters Counters
 	damage   []error
@@ -237,174 +228,54 @@ func (s *Streamer) Damage() []error { return s.damage }
 // Flows reads the sources and yields every flow in NFStream's emission
 // order, with ids 0, 1, 2, ... Each iteration starts from scratch.
 //
-// The loop body runs on the calling goroutine. With one meter, regular
-// files, no plugins and more than one CPU, reading and metering run on a
-// goroutine of their own that hands flows over 256 at a time, so the loop
-// body's work overlaps with metering (the output and, when the loop stops
-// early, the counters are the same as on one goroutine).
-//
 // With several meters (Meters() > 1) the flows, their order and their ids
 // are still exactly those of one meter (docs/sharding.md); only application
-// labels that depend on nDPI's per-engine caches may differ. The meters
-// and the reader run on their own goroutines. Plugins' OnExpire is then
-// called on the meter's goroutine when the flow ends there, which for a
-// flow NFStream emits late (an idle flow behind an older active one) is
-// before its turn to be yielded.
+// labels that depend on nDPI's per-engine caches may differ. The loop body
+// runs on the calling goroutine, the meters and the reader on their own.
+// Plugins' OnExpire is then called on the meter's goroutine when the flow
+// ends there, which for a flow NFStream emits late (an idle flow behind an
+// older active one) is before its turn to be yielded.
 //
 // A non-nil error is yielded once, with a nil flow, and ends the iteration:
 // a source that cannot be opened or is not a capture, or ctx's error. Before
 // such an error every flow still cached is flushed and yielded, so nothing
 // read is lost (NFStream drops them). Damaged records do not end the
 // iteration: they are counted and reported by Damage. Breaking out of the
-// loop stops reading at once (a goroutine reading ahead stops at its next
-// record, and the flows it metered past the break are dropped).
+// loop stops reading at once.
 func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 	return func(yield func(*Flow, error) bool) {
 		s.counters = Counters{}
 		s.damage = nil
-		var stopped atomic.Bool
-		// deliver runs on the calling goroutine; false ends the iteration.
-		deliver := func(f *Flow) bool {
+		stopped := false
+		emit := func(f *Flow) {
+			if stopped {
+				return
+			}
 			f.ID = s.counters.Flows
 			s.counters.Flows++
 			if f.ExpirationID == flow.ExpirationEvicted {
 				s.counters.Evicted++
 			}
-			return yield(f, nil) && (s.opts.MaxNFlows == 0 || s.counters.Flows < uint64(s.opts.MaxNFlows))
-		}
-		var err error
-		if s.handOff() {
-			err = s.runHandOff(ctx, deliver, &stopped)
-		} else {
-			emit := func(f *Flow) {
-				if !stopped.Load() && !deliver(f) {
-					stopped.Store(true)
-				}
+			if !yield(f, nil) {
+				stopped = true
+				return
 			}
-			err = s.run(ctx, emit, &stopped, &s.counters, &s.damage)
+			if s.opts.MaxNFlows > 0 && s.counters.Flows >= uint64(s.opts.MaxNFlows) {
+				stopped = true
+			}
 		}
+		err := s.run(ctx, emit, &stopped)
 		if s.source != nil { // the reader has returned
 			s.damage = append(s.damage, s.source.unknown...)
 			s.source = nil
 		}
-		if err != nil && !stopped.Load() {
+		if err != nil && !stopped {
 			yield(nil, err)
 		}
 	}
 }
 
-// handOff reports whether an iteration meters on a goroutine of its own and
-// hands the flows over to the calling goroutine in batches, so that what the
-// loop body does with them (formatting CSV, say) overlaps with metering.
-// Only for regular files, where holding a flow back until its batch is full
-// delays nothing anyone waits for, with one meter (several already run
-// apart from the loop body), without plugins (their callbacks stay on the
-// calling goroutine) and with more than one CPU.
-func (s *Streamer) handOff() bool {
-	if s.nMeters > 1 || s.sharded || len(s.opts.Plugins) > 0 || s.noHandOff || runtime.GOMAXPROCS(0) < 2 {
-		return false
-	}
-	for _, name := range s.sources {
-		if st, err := os.Stat(name); name == "-" || err != nil || !st.Mode().IsRegular() {
-			return false
-		}
-	}
-	return true
-}
-
-// handOffFlows is how many flows the metering goroutine hands over at a
-// time.
-const handOffFlows = 256
-
-// handed is a flow handed over, with the metering goroutine's counters and
-// number of damage reports when it was emitted: if the loop body stops at
-// this flow, they are the iteration's, as without the hand-off.
-type handed struct {
-	f       *Flow
-	reading Counters // Flows and Evicted are counted by the caller
-	damage  int
-}
-
-type flowBatch struct {
-	flows      []handed
-	reading    Counters // at the end of the batch
-	damage     []error  // reports new since the previous batch
-	damageFrom int      // how many reports there were before it
-}
-
-// runHandOff is run on the calling goroutine when handOff says so: s.run
-// meters on a goroutine of its own and deliver is called here, in order.
-// When deliver returns false (or the loop body panics) the metering
-// goroutine is told to stop and its remaining flows are dropped.
-func (s *Streamer) runHandOff(ctx context.Context, deliver func(*Flow) bool, stopped *atomic.Bool) error {
-	batches := make(chan flowBatch, 4)
-	spare := make(chan []handed, 8)
-	var err error
-	go func() {
-		defer close(batches)
-		var (
-			c      Counters
-			damage []error
-			sent   int // damage reports already sent
-			cur    = make([]handed, 0, handOffFlows)
-		)
-		send := func() {
-			batches <- flowBatch{flows: cur, reading: c, damage: damage[sent:len(damage):len(damage)], damageFrom: sent}
-			sent = len(damage)
-			select {
-			case cur = <-spare:
-			default:
-				cur = make([]handed, 0, handOffFlows)
-			}
-		}
-		emit := func(f *Flow) {
-			if stopped.Load() {
-				return
-			}
-			if cur = append(cur, handed{f, c, len(damage)}); len(cur) == handOffFlows {
-				send()
-			}
-		}
-		err = s.run(ctx, emit, stopped, &c, &damage)
-		send() // the final counters, even without flows
-	}()
-	finished := false
-	defer func() {
-		if !finished { // the loop body panicked
-			stopped.Store(true)
-			for range batches {
-			}
-		}
-	}()
-	for b := range batches {
-		if stopped.Load() {
-			continue // drain
-		}
-		reading, damage := b.reading, b.damage
-		for i := range b.flows {
-			h := &b.flows[i]
-			s.counters.setReading(h.reading)
-			if !deliver(h.f) {
-				stopped.Store(true)
-				reading, damage = h.reading, b.damage[:h.damage-b.damageFrom]
-				break
-			}
-		}
-		s.counters.setReading(reading)
-		s.damage = append(s.damage, damage...)
-		clear(b.flows)
-		select {
-		case spare <- b.flows[:0]:
-		default:
-		}
-	}
-	finished = true
-	return err // written before batches was closed
-}
-
-// run meters the sources on the current goroutine, counting into c and
-// noting damage into damage. It stops early once stopped is set.
-func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *atomic.Bool, c *Counters, damage *[]error) error {
+func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *bool) error {
 	defer func() { // always, however the stream ends (NFStream never calls it)
 		for _, pl := range s.opts.Plugins {
 			pl.Cleanup()
@@ -420,7 +291,7 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *atomic.Bo
 		MaxFlows:            meterCap(s.opts.MaxTrackedFlows, s.nMeters),
 	}
 	if s.nMeters > 1 || s.sharded {
-		return s.runSharded(ctx, cfg, emit, stopped, c, damage)
+		return s.runSharded(ctx, cfg, emit, stopped)
 	}
 	if s.schema.DPI {
 		engine, err := ndpi.New()
@@ -450,25 +321,22 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *atomic.Bo
 	}
 	defer src.Close()
 
-	var meter *flow.Meter
-	meter = flow.NewMeter(cfg, func(f *Flow) {
-		c.Clamped = meter.Clamped // as of this flow, should the loop body stop at it
-		emit(f)
-	})
+	meter := flow.NewMeter(cfg, emit)
 	defer meter.Close() // before the engine is closed (defers run last in, first out)
 	dec := decode.Decoder{DecodeTunnels: s.opts.DecodeTunnels}
 	var (
 		rec capture.Record
 		pkt decode.Packet
+		c   = &s.counters
 	)
 	finish := func(err error) error {
-		if !stopped.Load() {
+		if !*stopped {
 			meter.Flush()
 		}
 		c.Clamped = meter.Clamped
 		return err
 	}
-	for !stopped.Load() {
+	for !*stopped {
 		if c.Records&1023 == 0 && ctx.Err() != nil {
 			return finish(ctx.Err())
 		}
@@ -480,8 +348,8 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *atomic.Bo
 			var fe *capture.FormatError
 			if !errors.As(err, &oe) && errors.As(err, &fe) {
 				c.Damaged++
-				if len(*damage) < maxDamageReports {
-					*damage = append(*damage, err)
+				if len(s.damage) < maxDamageReports {
+					s.damage = append(s.damage, err)
 				}
 				continue
 			}
@@ -512,7 +380,7 @@ func (s *Streamer) run(ctx context.Context, emit func(*Flow), stopped *atomic.Bo
 // runSharded is run with several meters (package internal/shard): one
 // reader, s.nMeters meters each with its own nDPI engine and plugin
 // instances, and the merge on this goroutine.
-func (s *Streamer) runSharded(ctx context.Context, base flow.Config, emit func(*Flow), stopped *atomic.Bool, c *Counters, damage *[]error) error {
+func (s *Streamer) runSharded(ctx context.Context, base flow.Config, emit func(*Flow), stopped *bool) error {
 	n := s.nMeters
 	plugins := make([][]flow.Plugin, n)
 	plugins[0] = s.opts.Plugins
@@ -567,10 +435,11 @@ func (s *Streamer) runSharded(ctx context.Context, base flow.Config, emit func(*
 		NewMeter: newMeter,
 		CopyIP:   s.schema.DPI || len(s.opts.Plugins) > 0,
 	}
-	progress := func(rc shard.Counters, more []error) {
-		c.setReading(Counters{Records: rc.Records, Filtered: rc.Filtered, Ignored: rc.Ignored,
-			Processed: rc.Processed, Clamped: rc.Clamped, Damaged: rc.Damaged})
-		*damage = append(*damage, more...)
+	progress := func(rc shard.Counters, damage []error) {
+		c := &s.counters
+		c.Records, c.Filtered, c.Ignored, c.Processed, c.Clamped, c.Damaged =
+			rc.Records, rc.Filtered, rc.Ignored, rc.Processed, rc.Clamped, rc.Damaged
+		s.damage = append(s.damage, damage...)
 	}
-	return shard.Run(ctx, in, cfg, func(f *Flow) bool { emit(f); return !stopped.Load() }, progress)
+	return shard.Run(ctx, in, cfg, func(f *Flow) bool { emit(f); return !*stopped }, progress)
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,9 +107,15 @@ OPTIONS
     --user NAME
         Live capture: switch to user NAME once the sockets are open.
     --system-visibility-mode N, --system-visibility-poll-ms N
-        Validated; process attribution is not implemented yet.
+        Live capture, Linux: 1 adds the pid, name and cgroup of the local
+        process owning each flow's socket (eBPF at connect/accept time when
+        allowed, else sock_diag and /proc polled every N ms; docs/sysvis.md).
+        Ignored with a warning for files, as NFStream does.
     --cpuprofile FILE
         Write a Go CPU profile of the run to FILE (go tool pprof).
+    --trace FILE
+        Write a Go execution trace of the run to FILE (go tool trace): which
+        goroutine ran when, on how many CPUs (docs/performance.md).
     -q, --quiet
         Do not print the summary, the warnings about options, nor the
         progress bar (drawn on standard error when it is a terminal).
@@ -177,11 +184,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	var (
-		output, user, cpuProfile string
-		quiet, listPlugins       bool
-		pluginSpecs              stringList
-		outFlags                 outputFlags
-		netFlags                 streamFlags
+		output, user, cpuProfile, traceFile string
+		quiet, listPlugins                  bool
+		pluginSpecs                         stringList
+		outFlags                            outputFlags
+		netFlags                            streamFlags
 	)
 	fs.StringVar(&output, "o", "", "")
 	fs.StringVar(&output, "output", "", "")
@@ -193,6 +200,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&listPlugins, "list-plugins", false, "")
 	fs.StringVar(&user, "user", "", "")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "")
+	fs.StringVar(&traceFile, "trace", "", "")
 	fs.BoolVar(&opts.DecodeTunnels, "decode-tunnels", opts.DecodeTunnels, "")
 	fs.StringVar(&opts.BPFFilter, "bpf-filter", "", "")
 	fs.BoolVar(&opts.PromiscuousMode, "promiscuous-mode", opts.PromiscuousMode, "")
@@ -260,6 +268,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if traceFile != "" {
+		f, err := os.Create(traceFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "nfstream: --trace:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			fmt.Fprintln(stderr, "nfstream: --trace:", err)
+			return 2
+		}
+		defer trace.Stop()
 	}
 
 	iface, live := liveSource(sources)
