@@ -19,11 +19,17 @@ import (
 // Batches delay flows by up to batchSize flows: meant for files, not for a
 // live capture whose flows should leave at once.
 func Background(w Writer, batchSize int) Writer {
-	b := &background{w: w, size: max(batchSize, 1), work: make(chan []*flow.Flow, 4), free: make(chan []*flow.Flow, 5)}
+	b := &background{w: w, size: max(batchSize, 1), work: make(chan []*flow.Flow, backgroundQueue), free: make(chan []*flow.Flow, backgroundQueue+1)}
 	b.wg.Add(1)
 	go b.run()
 	return b
 }
+
+// backgroundQueue is how many full batches may wait for the writer. Flows
+// leave a meter in bursts (an idle scan ends thousands at once); a queue
+// deep enough for a burst keeps the meter from waiting for the writer
+// (bench40: 4 -> 16 batches of 512 flows, 3-8% faster, +3 MiB peak).
+const backgroundQueue = 16
 
 type background struct {
 	w      Writer
