@@ -8,39 +8,55 @@ import (
 	"github.com/nfstream-go/nfstream/flow"
 )
 
-// TestBackgroundSameOutput: a CSV written through Background, with batches
-// that do not divide the flow count, is byte for byte the direct one.
+// TestBackgroundSameOutput: CSV and JSON Lines written through Background,
+// with batches that do not divide the flow count, are byte for byte the
+// direct ones; their lines are encoded on several goroutines, except with
+// anonymised columns (one by one).
 func TestBackgroundSameOutput(t *testing.T) {
 	flows := testFlows()
-	var direct, bg bytes.Buffer
-	d, err := New(&direct, testSchema.Columns(), Options{Format: FormatCSV})
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name  string
+		opts  Options
+		lines bool
+	}{
+		{"csv", Options{Format: FormatCSV}, true},
+		{"jsonl", Options{Format: FormatJSONL}, true},
+		{"csv anonymised", Options{Format: FormatCSV, Anonymize: []string{"src_ip"}, Key: []byte("k")}, false},
 	}
-	w, err := New(&bg, testSchema.Columns(), Options{Format: FormatCSV})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := Background(w, 7)
-	for i := range 1000 {
-		if err := d.Write(flows[i%len(flows)]); err != nil {
+	for _, tc := range cases {
+		var direct, bg bytes.Buffer
+		d, err := New(&direct, testSchema.Columns(), tc.opts)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := b.Write(flows[i%len(flows)]); err != nil {
+		w, err := New(&bg, testSchema.Columns(), tc.opts)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if direct.Len() < 1000 || !bytes.Equal(direct.Bytes(), bg.Bytes()) {
-		t.Fatalf("background output differs (%d bytes, direct %d)", bg.Len(), direct.Len())
+		b := Background(w, 7)
+		for i := range 1000 {
+			if err := d.Write(flows[i%len(flows)]); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Write(flows[i%len(flows)]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if lines := b.(*background).jobs != nil; lines != tc.lines {
+			t.Errorf("%s: lines encoded in parallel %v, want %v", tc.name, lines, tc.lines)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatalf("%s: second Close: %v", tc.name, err)
+		}
+		if direct.Len() < 1000 || !bytes.Equal(direct.Bytes(), bg.Bytes()) {
+			t.Fatalf("%s: background output differs (%d bytes, direct %d)", tc.name, bg.Len(), direct.Len())
+		}
 	}
 }
 
@@ -81,5 +97,39 @@ func TestBackgroundError(t *testing.T) {
 	}
 	if fw.written != 10 || fw.closes != 1 {
 		t.Fatalf("writer got %d flows and %d Close calls, want 10 and 1", fw.written, fw.closes)
+	}
+}
+
+// shortDisk accepts room bytes, then fails.
+type shortDisk struct{ room int }
+
+func (s *shortDisk) Write(p []byte) (int, error) {
+	if len(p) > s.room {
+		n := s.room
+		s.room = 0
+		return n, errFull
+	}
+	s.room -= len(p)
+	return len(p), nil
+}
+
+// TestBackgroundLinesError: when the file fails under lines encoded in
+// parallel, the error comes back from a later Write and from Close.
+func TestBackgroundLinesError(t *testing.T) {
+	w, err := New(&shortDisk{room: 300 << 10}, testSchema.Columns(), Options{Format: FormatCSV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Background(w, 16)
+	flows := testFlows()
+	var werr error
+	for i := 0; i < 200000 && werr == nil; i++ {
+		werr = b.Write(flows[i%len(flows)])
+	}
+	if !errors.Is(werr, errFull) {
+		t.Errorf("Write returned %v, want the file's error", werr)
+	}
+	if err := b.Close(); !errors.Is(err, errFull) {
+		t.Errorf("Close returned %v, want the file's error", err)
 	}
 }

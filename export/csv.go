@@ -58,29 +58,49 @@ func (c *CSV) Write(f *flow.Flow) error {
 	if err := c.WriteHeader(); err != nil {
 		return err
 	}
-	b := c.buf[:0]
-	for i := range c.cols {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = c.appendValue(b, &c.cols[i], f)
-	}
-	b = append(b, '\n')
-	c.buf = b
-	_, err := c.w.Write(b)
+	c.buf = appendCSVLine(c.buf[:0], c.cols, f, &c.list)
+	_, err := c.w.Write(c.buf)
 	return err
 }
 
-func (c *CSV) appendValue(b []byte, col *Column, f *flow.Flow) []byte {
+// lineEncoder returns a function that appends a flow's line, for one
+// goroutine; several may run at once. Only once the columns are final
+// (after the first Write).
+func (c *CSV) lineEncoder() func(dst []byte, f *flow.Flow) []byte {
+	var list []int64
+	return func(dst []byte, f *flow.Flow) []byte { return appendCSVLine(dst, c.cols, f, &list) }
+}
+
+// writeLines writes lines made by lineEncoder functions.
+func (c *CSV) writeLines(p []byte) error {
+	if err := c.WriteHeader(); err != nil {
+		return err
+	}
+	_, err := c.w.Write(p)
+	return err
+}
+
+// appendCSVLine appends f's line; list is scratch space for list columns.
+func appendCSVLine(b []byte, cols []Column, f *flow.Flow, list *[]int64) []byte {
+	for i := range cols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendCSVValue(b, &cols[i], f, list)
+	}
+	return append(b, '\n')
+}
+
+func appendCSVValue(b []byte, col *Column, f *flow.Flow, list *[]int64) []byte {
 	switch col.Kind {
 	case Int:
 		return strconv.AppendInt(b, col.Int(f), 10)
 	case Float:
 		return AppendPyFloat(b, col.Float(f))
 	case List:
-		c.list = col.List(c.list[:0], f)
+		*list = col.List((*list)[:0], f)
 		b = append(b, '"', '[')
-		for i, v := range c.list {
+		for i, v := range *list {
 			if i > 0 {
 				b = append(b, ',', ' ')
 			}

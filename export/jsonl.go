@@ -89,6 +89,17 @@ func (j *jsonl) Write(f *flow.Flow) error {
 
 func (j *jsonl) Close() error { return j.w.Flush() }
 
+// lineEncoder and writeLines: see CSV's.
+func (j *jsonl) lineEncoder() func(dst []byte, f *flow.Flow) []byte {
+	obj := NewJSONObject(j.obj.cols)
+	return func(dst []byte, f *flow.Flow) []byte { return append(obj.Append(dst, f), '\n') }
+}
+
+func (j *jsonl) writeLines(p []byte) error {
+	_, err := j.w.Write(p)
+	return err
+}
+
 func appendJSONFloat(b []byte, v float64) []byte {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return append(b, "null"...)

@@ -260,6 +260,42 @@ type encoder interface {
 	Close() error // flushes; does not close the io.Writer
 }
 
+// lineEncoding is implemented by encoders whose output for a flow is a
+// line that depends only on the flow and the (final) columns: CSV and
+// JSONL. Background then encodes batches of flows on several goroutines
+// and writes the lines in order.
+type lineEncoding interface {
+	lineEncoder() func(dst []byte, f *flow.Flow) []byte
+	writeLines(p []byte) error
+}
+
+// lineEncoder returns a line encoding function for one goroutine, or nil
+// when flows must be written one by one: before the first flow (it fixes
+// the columns), with anonymised columns (the Anonymizer is not safe for
+// concurrent use), with several files, or for a format without lines.
+func (o *output) lineEncoder() func(dst []byte, f *flow.Flow) []byte {
+	if o.lay == nil || o.enc == nil || o.err != nil || o.anon != nil || o.opts.FlowsPerFile > 0 {
+		return nil
+	}
+	if le, ok := o.enc.(lineEncoding); ok {
+		return le.lineEncoder()
+	}
+	return nil
+}
+
+// writeLines writes the lines of n flows made by lineEncoder functions.
+func (o *output) writeLines(p []byte, n int) error {
+	if o.err != nil {
+		return o.err
+	}
+	o.n += n
+	if err := o.enc.(lineEncoding).writeLines(p); err != nil {
+		o.err = err
+		return err
+	}
+	return nil
+}
+
 // output is the Writer New and Create return: it fixes the columns at the
 // first flow and starts a new file every FlowsPerFile flows.
 type output struct {

@@ -318,12 +318,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if code != 0 {
 		return code
 	}
-	var w export.Writer = out
-	if !live {
-		// Files: format and write on another goroutine, overlapping with
-		// metering. Live flows leave at once instead (no batching).
-		w = export.Background(w, 512)
+	if !live && out.w != nil {
+		// Files: format and write on other goroutines, overlapping with
+		// metering (CSV and JSON Lines lines are encoded on several).
+		// Live flows leave at once instead (no batching).
+		out.w = export.Background(out.w, 512)
 	}
+	var w export.Writer = out
 	defer w.Close() // after an early return; the Close below reports errors
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
