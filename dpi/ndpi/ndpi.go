@@ -194,9 +194,12 @@ static int nfs_extra(struct ndpi_detection_module_struct *m, uintptr_t h) {
 	return f != NULL && ndpi_extra_dissection_possible(m, f);
 }
 
-// nfs_extract returns 0 when the handle is not a live flow.
+// nfs_extract returns 0 when the handle is not a live flow. With names 0
+// it leaves name and category empty: the caller knows them (they depend
+// only on the protocol pair and the category, and formatting the name
+// costs a snprintf).
 static int nfs_extract(struct ndpi_detection_module_struct *m, uintptr_t h,
-                       uint16_t master, uint16_t app, uint32_t category, nfs_info *o) {
+                       uint16_t master, uint16_t app, uint32_t category, int names, nfs_info *o) {
 	struct ndpi_flow_struct *f = nfs_get(h);
 	if (f == NULL) return 0;
 	ndpi_protocol p;
@@ -205,8 +208,11 @@ static int nfs_extract(struct ndpi_detection_module_struct *m, uintptr_t h,
 	p.app_protocol = app;
 	p.category = (ndpi_protocol_category_t)category;
 
-	ndpi_protocol2name(m, p, o->name, sizeof(o->name));
-	NFS_COPY_STR(o->category, ndpi_category_get_name(m, p.category));
+	o->name[0] = o->category[0] = '\0';
+	if (names) {
+		ndpi_protocol2name(m, p, o->name, sizeof(o->name));
+		NFS_COPY_STR(o->category, ndpi_category_get_name(m, p.category));
+	}
 	NFS_COPY_ARR(o->sni, f->host_server_name);
 	o->confidence = (uint8_t)f->confidence;
 	o->cfp[0] = o->sfp[0] = o->ua[0] = o->ct[0] = '\0';
@@ -283,7 +289,12 @@ type Engine struct {
 	// names interns application and category names: a few hundred
 	// distinct values shared by every flow, so labels cost no allocation.
 	names map[string]string
+	// labels caches the names of each (master, app, category): nDPI's
+	// names are fixed once the module is initialised.
+	labels map[uint64]label
 }
+
+type label struct{ name, category string }
 
 var _ dpi.Engine = (*Engine)(nil)
 
@@ -433,11 +444,24 @@ func (e *Engine) GiveUp(h dpi.Handle) (dpi.Protocol, bool) {
 // are not reallocated.
 func (e *Engine) Extract(h dpi.Handle, p dpi.Protocol, info *dpi.Info) {
 	o := e.out
-	if C.nfs_extract(e.mod, C.uintptr_t(h), C.uint16_t(p.Master), C.uint16_t(p.App), C.uint32_t(p.Category), o) == 0 {
+	key := uint64(p.Master)<<48 | uint64(p.App)<<32 | uint64(p.Category)
+	l, known := e.labels[key]
+	names := C.int(0)
+	if !known {
+		names = 1
+	}
+	if C.nfs_extract(e.mod, C.uintptr_t(h), C.uint16_t(p.Master), C.uint16_t(p.App), C.uint32_t(p.Category), names, o) == 0 {
 		badHandle(h)
 	}
-	e.setName(&info.ApplicationName, o.name[:])
-	e.setName(&info.ApplicationCategoryName, o.category[:])
+	if !known {
+		e.setName(&l.name, o.name[:])
+		e.setName(&l.category, o.category[:])
+		if e.labels == nil {
+			e.labels = make(map[uint64]label)
+		}
+		e.labels[key] = l
+	}
+	info.ApplicationName, info.ApplicationCategoryName = l.name, l.category
 	setString(&info.RequestedServerName, o.sni[:])
 	info.ApplicationConfidence = mapConfidence(uint8(o.confidence))
 	switch o.branch {
