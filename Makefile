@@ -43,9 +43,11 @@ fuzz: setup
 fuzz-short: setup
 	scripts/fuzz.sh 10s
 
-# Benchmarks against the 40-replica capture (see bench/README.md).
+# Benchmarks against the 40-replica capture and the peers, then each
+# stage's Go benchmarks (bench/RESULTS.md, docs/performance.md).
 bench: build
 	bench/run.sh
+	bench/stages.sh
 
 clean:
 	rm -rf bin

@@ -10,10 +10,10 @@ import (
 )
 
 // BenchmarkBench40 meters the 40-replica benchmark capture (see
-// ../shared/bench; $NFSTREAM_BENCH overrides /tmp/bench40.pcap) with 1 and
+// ../shared/bench; $NFSTREAM_BENCH_PCAP overrides /tmp/bench40.pcap) with 1 and
 // 2 meters, DPI off and on. The flows are counted, not exported.
 func BenchmarkBench40(b *testing.B) {
-	path := os.Getenv("NFSTREAM_BENCH")
+	path := os.Getenv("NFSTREAM_BENCH_PCAP")
 	if path == "" {
 		path = "/tmp/bench40.pcap"
 	}
