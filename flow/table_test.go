@@ -84,3 +84,63 @@ func BenchmarkTableGet(b *testing.B) {
 		}
 	}
 }
+
+// TestTableHashSpreads checks the key hash on what floods look like:
+// 200,000 keys that differ only in a few bits (sequential IPv4 sources,
+// sequential ports) land on home slots spread evenly enough that no probe
+// sequence is long, with 8 different seeds (a multiply-fold without the
+// final avalanche gave 38 to 103 slots for one seed in ten, against 14 to
+// 25 for every seed now), and every field of the key changes the hash.
+func TestTableHashSpreads(t *testing.T) {
+	v4 := func(n uint32) [16]byte {
+		var a [16]byte
+		a[10], a[11] = 0xff, 0xff
+		a[12], a[13], a[14], a[15] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+		return a
+	}
+	dst := v4(0x0a000001)
+	keys := make([]Key, 0, 200000)
+	for i := range uint32(100000) {
+		src := v4(0xc0a80000 + i)
+		keys = append(keys, MakeKey(&src, &dst, 40000, 80, 0, 6, 0))
+	}
+	src := v4(0xc0a80001)
+	for i := range uint32(100000) {
+		keys = append(keys, MakeKey(&src, &dst, uint16(i), uint16(i>>16)+443, 0, 17, 0))
+	}
+	flows := make([]Flow, len(keys))
+	for range 8 {
+		tb := newTable()
+		for i := range keys {
+			tb.put(&keys[i], &flows[i])
+		}
+		mask := uint64(len(tb.slots) - 1)
+		longest := uint64(0)
+		for i, s := range tb.slots {
+			if s.v != nil {
+				longest = max(longest, (uint64(i)-s.hash)&mask)
+			}
+		}
+		if longest > 48 {
+			t.Errorf("a probe sequence of %d slots among %d keys in %d slots", longest, len(keys), len(tb.slots))
+		}
+	}
+	tb := newTable()
+	base := keys[0]
+	h := tb.hash(&base)
+	for name, change := range map[string]func(*Key){
+		"LoIP":     func(k *Key) { k.LoIP[0] ^= 1 },
+		"HiIP":     func(k *Key) { k.HiIP[15] ^= 1 },
+		"LoPort":   func(k *Key) { k.LoPort ^= 1 },
+		"HiPort":   func(k *Key) { k.HiPort ^= 0x100 },
+		"VlanID":   func(k *Key) { k.VlanID ^= 1 },
+		"Protocol": func(k *Key) { k.Protocol ^= 1 },
+		"TunnelID": func(k *Key) { k.TunnelID ^= 1 },
+	} {
+		k := base
+		change(&k)
+		if tb.hash(&k) == h {
+			t.Errorf("changing %s leaves the hash unchanged", name)
+		}
+	}
+}
