@@ -318,10 +318,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if code != 0 {
 		return code
 	}
-	if !live && out.w != nil {
+	if !live && out.w != nil && regularFiles(sources) {
 		// Files: format and write on other goroutines, overlapping with
 		// metering (CSV and JSON Lines lines are encoded on several).
-		// Live flows leave at once instead (no batching).
+		// Live capture, standard input and pipes (tcpdump -w -) leave
+		// flows at once instead: batches would hold them back.
 		out.w = export.Background(out.w, 512)
 	}
 	var w export.Writer = out
@@ -385,6 +386,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 // liveSource applies NFStream's rule: a single SOURCE that is neither "-"
 // nor an existing file but the name of a network interface means live
 // capture.
+// regularFiles reports whether every source is a regular file.
+func regularFiles(sources []string) bool {
+	for _, name := range sources {
+		if st, err := os.Stat(name); name == "-" || err != nil || !st.Mode().IsRegular() {
+			return false
+		}
+	}
+	return true
+}
+
 func liveSource(sources []string) (string, bool) {
 	if len(sources) != 1 || sources[0] == "-" {
 		return "", false
