@@ -1,10 +1,7 @@
 package nfstream
 
 import (
-	"fmt"
-	"io"
 	"net/netip"
-	"os"
 	"time"
 
 	"github.com/nfstream-go/nfstream/flow"
@@ -22,8 +19,8 @@ import (
 const offlineSystemWarning = "WARNING: system_visibility_mode switched to 0 in offline capture (available only for live capture)"
 
 // offlineSystemVisibility applies NFStream's offline rule (spec 2.2): with
-// one source, mode 1 becomes 0 with a warning (returned, for the caller to
-// print); with several, the mode is kept and the columns appear with their
+// one source, mode 1 becomes 0 with a warning (returned, for
+// Streamer.Warnings); with several, the mode is kept and the columns appear with their
 // defaults (-1, ""). It returns whether the columns are present.
 func offlineSystemVisibility(opts *Options, sources int) (columns bool, warning string) {
 	if opts.SystemVisibilityMode != 1 {
@@ -35,12 +32,6 @@ func offlineSystemVisibility(opts *Options, sources int) (columns bool, warning 
 	}
 	return true, ""
 }
-
-// warningOutput receives the warnings NFStream prints; tests replace it.
-var warningOutput io.Writer = os.Stderr
-
-// printWarning prints a warning line, as NFStream does.
-func printWarning(w string) { fmt.Fprintln(warningOutput, w) }
 
 // checkSystemVisibility refuses system_visibility_mode 1 where the table
 // cannot work: off Linux, without the privilege to read other processes'

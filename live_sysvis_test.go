@@ -324,9 +324,15 @@ func TestSystemVisibilityOffline(t *testing.T) {
 	if one.Schema().SystemVisibility {
 		t.Error("single file: system visibility columns present")
 	}
+	if w := one.Warnings(); len(w) != 1 || w[0] != "WARNING: system_visibility_mode switched to 0 in offline capture (available only for live capture)" {
+		t.Errorf("single file: warnings %q, want NFStream's", w)
+	}
 	two, err := nfstream.New([]string{pcap, pcap}, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if w := two.Warnings(); len(w) != 0 {
+		t.Errorf("multiple files: warnings %q, want none", w)
 	}
 	cols := two.Columns()
 	n := len(cols)

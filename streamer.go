@@ -62,6 +62,7 @@ type Streamer struct {
 	sharded bool  // tests: run the sharded pipeline even with one meter
 	dpiMode int   // tests: 0 automatic, 1 one meter's nDPI on its goroutine, 2 on one of its own
 
+	warnings []string // about the options, from New
 	counters Counters
 	damage   []error
 	source   *progressSource // of the current iteration
@@ -184,10 +185,10 @@ func New(sources []string, opts Options) (*Streamer, error) {
 		return nil, err
 	}
 	sysCols, warning := offlineSystemVisibility(&opts, len(sources))
-	if warning != "" {
-		printWarning(warning)
-	}
 	s := &Streamer{sources: append([]string(nil), sources...), opts: opts, nMeters: n}
+	if warning != "" {
+		s.warnings = append(s.warnings, warning)
+	}
 	s.schema = export.Schema{
 		DecodeTunnels: opts.DecodeTunnels,
 		Statistical:   opts.StatisticalAnalysis,
@@ -211,6 +212,12 @@ func (s *Streamer) Columns() []export.Column { return s.schema.Columns() }
 // DPIUnavailable returns why the application columns are missing although
 // n_dissections > 0 (a build without nDPI), or nil.
 func (s *Streamer) DPIUnavailable() error { return s.dpiOff }
+
+// Warnings returns what New had to say about the options, as NFStream's
+// own text (NFStream prints it; a library leaves that to its caller, and
+// the command prints it unless quiet): e.g. system_visibility_mode switched
+// to 0 for a single file.
+func (s *Streamer) Warnings() []string { return s.warnings }
 
 // Meters returns the number of meters an iteration runs: Options.NMeters,
 // or the automatic choice when it is 0.

@@ -310,6 +310,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if files != nil && !quiet {
+		for _, w := range files.Warnings() {
+			fmt.Fprintln(stderr, w) // NFStream's own text
+		}
+	}
 	if err := src.DPIUnavailable(); err != nil {
 		fmt.Fprintf(stderr, "nfstream: warning: %v; the application columns are left out\n", err)
 	}

@@ -100,12 +100,28 @@ func TestOptionsRefused(t *testing.T) {
 		{[]string{"--splt-analysis", "70000", demo}, "splt_analysis: 70000"},
 		{[]string{"--bpf-filter", "my filter", demo}, "bpf_filter"},
 		{[]string{"--max-nflows", "-1", "--n-meters", "-1", demo}, "n_meters: -1"},
+		{[]string{"--system-visibility-mode", "2", demo}, "system_visibility_mode: 2"},
+		{[]string{"--system-visibility-poll-ms", "-5", demo}, "system_visibility_poll_ms: -5"},
 		{[]string{}, "no SOURCE"},
 	} {
 		_, errs, status := runCmd(t, c.args...)
 		if status != 2 || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: status %d, stderr %q; want 2 and %q", c.args, status, errs, c.want)
 		}
+	}
+}
+
+// TestSystemVisibilityOffline: on files, --system-visibility-mode 1 is
+// switched off with NFStream's warning; the flows come out without the
+// system_process columns.
+func TestSystemVisibilityOffline(t *testing.T) {
+	out, errs, status := runCmd(t, "--system-visibility-mode", "1", demo)
+	if status != 0 || !strings.Contains(errs, "system_visibility_mode switched to 0 in offline capture") {
+		t.Fatalf("status %d, stderr %q", status, errs)
+	}
+	header, _, _ := strings.Cut(out, "\n")
+	if strings.Contains(header, "system_process") || strings.Count(out, "\n") != 6 {
+		t.Errorf("header %q, %d lines; want 5 flows without system_process columns", header, strings.Count(out, "\n"))
 	}
 }
 
