@@ -89,6 +89,9 @@ func (j *jsonl) Write(f *flow.Flow) error {
 
 func (j *jsonl) Close() error { return j.w.Flush() }
 
+// Flush writes the buffered lines.
+func (j *jsonl) Flush() error { return j.w.Flush() }
+
 // lineEncoder and writeLines: see CSV's.
 func (j *jsonl) lineEncoder() func(dst []byte, f *flow.Flow) []byte {
 	obj := NewJSONObject(j.obj.cols)

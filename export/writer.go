@@ -260,6 +260,28 @@ type encoder interface {
 	Close() error // flushes; does not close the io.Writer
 }
 
+// A Flusher writes out what a Writer has buffered, without closing it.
+type Flusher interface {
+	Flush() error
+}
+
+// Flush writes out the lines buffered by a CSV or JSON Lines output (a
+// live capture's flows should not wait for 256 KiB of them). Parquet has
+// nothing it can write before a row group is complete: Flush does nothing
+// there.
+func (o *output) Flush() error {
+	if o.err != nil {
+		return o.err
+	}
+	if fl, ok := o.enc.(Flusher); ok {
+		if err := fl.Flush(); err != nil {
+			o.err = err
+			return err
+		}
+	}
+	return nil
+}
+
 // lineEncoding is implemented by encoders whose output for a flow is a
 // line that depends only on the flow and the (final) columns: CSV and
 // JSONL. Background then encodes batches of flows on several goroutines

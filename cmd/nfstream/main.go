@@ -323,12 +323,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if code != 0 {
 		return code
 	}
-	if !live && out.w != nil && regularFiles(sources) {
+	switch {
+	case !live && regularFiles(sources):
 		// Files: format and write on other goroutines, overlapping with
 		// metering (CSV and JSON Lines lines are encoded on several).
-		// Live capture, standard input and pipes (tcpdump -w -) leave
-		// flows at once instead: batches would hold them back.
 		out.w = export.Background(out.w, 512)
+	default:
+		// Live capture, standard input and pipes (tcpdump -w -): flows
+		// leave at once, and buffered lines are flushed every second.
+		out.w = newTimelyWriter(out.w, flushPeriod)
 	}
 	var w export.Writer = out
 	defer w.Close() // after an early return; the Close below reports errors
@@ -391,6 +394,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 // liveSource applies NFStream's rule: a single SOURCE that is neither "-"
 // nor an existing file but the name of a network interface means live
 // capture.
+// flushPeriod is how long a flow of a live capture or a pipe may wait in
+// the output's buffer.
+var flushPeriod = time.Second
+
 // regularFiles reports whether every source is a regular file.
 func regularFiles(sources []string) bool {
 	for _, name := range sources {

@@ -159,6 +159,19 @@ func (f *fanout) Write(fl *flow.Flow) error {
 	return nil
 }
 
+// Flush flushes the outputs that buffer.
+func (f *fanout) Flush() error {
+	var errs []error
+	for _, o := range f.outs {
+		if fl, ok := o.w.(export.Flusher); ok {
+			if err := fl.Flush(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", o.name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (f *fanout) Close() error {
 	if f.outs == nil {
 		return nil
