@@ -131,7 +131,8 @@ func (fs *FlowState) Detected() Protocol { return fs.detected }
 
 // Completed returns NFStream's detection_completed value: 0 while packets
 // may still be dissected, 1 once dissection ended, 2 from the packet after
-// that on.
+// that on, when Update is still called (a flow.Meter stops calling it once
+// Over is true, so for its flows it can stay 1).
 func (fs *FlowState) Completed() uint8 { return fs.completed }
 
 // Guessed reports whether the protocol came from nDPI's guess at give-up.

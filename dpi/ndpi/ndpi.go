@@ -73,7 +73,10 @@ static nfs_flow *nfs_flow_new(nfs_pool *p) {
 }
 
 // nfs_get returns the nDPI flow of a handle, or NULL when the handle is
-// zero or freed (freed memory stays in the pool, so its tag can be read).
+// zero or freed. The tag check is a guard against mistakes, not a licence:
+// a freed flow's memory stays in the pool (tag cleared) only up to
+// NFS_MAX_SPARE spare flows; past that it goes back to malloc, so a handle
+// must never be used after Free (the Dissector clears its copy).
 static inline struct ndpi_flow_struct *nfs_get(uintptr_t h) {
 	nfs_flow *w = (nfs_flow *)h;
 	if (w == NULL || w->tag != NFS_LIVE) return NULL;
@@ -369,9 +372,10 @@ func (e *Engine) inArena(b []byte) bool {
 }
 
 // badHandle panics: using a Handle that is zero or freed is a programming
-// error (the C side checks each handle's tag before touching nDPI; freed
-// memory is kept for reuse, so the tag can be read). A handle of another
-// Engine is not detected.
+// error. The C side checks each handle's tag before touching nDPI, which
+// catches a freed handle while its memory is among the pool's spare flows
+// (up to 4096); past that the memory goes back to malloc and the check is
+// best effort. A handle of another Engine is not detected.
 func badHandle(h dpi.Handle) {
 	panic(fmt.Sprintf("ndpi: use of unknown or freed flow handle %#x", uintptr(h)))
 }
@@ -516,7 +520,9 @@ func (e *Engine) setName(dst *string, arr []C.char) {
 }
 
 // Free releases a flow's state (ndpi_free_flow_data; the flow's own memory
-// is kept for a later NewFlow). Zero or already freed Handles are ignored.
+// is kept for a later NewFlow, up to 4096 spare flows). A zero Handle is
+// ignored, and so is a second Free while the memory is still a spare; a
+// Handle must not be used at all after Free (see badHandle).
 func (e *Engine) Free(h dpi.Handle) {
 	if e.mod == nil || C.nfs_free(e.pool, C.uintptr_t(h)) == 0 {
 		return
