@@ -113,6 +113,9 @@ OPTIONS
         Ignored with a warning for files, as NFStream does.
     --cpuprofile FILE
         Write a Go CPU profile of the run to FILE (go tool pprof).
+    --memprofile FILE
+        Write a Go allocation profile of the run to FILE at its end
+        (go tool pprof -sample_index=alloc_space nfstream FILE).
     --trace FILE
         Write a Go execution trace of the run to FILE (go tool trace): which
         goroutine ran when, on how many CPUs (docs/performance.md).
@@ -184,11 +187,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	var (
-		output, user, cpuProfile, traceFile string
-		quiet, listPlugins                  bool
-		pluginSpecs                         stringList
-		outFlags                            outputFlags
-		netFlags                            streamFlags
+		output, user, cpuProfile, memProfile, traceFile string
+		quiet, listPlugins                              bool
+		pluginSpecs                                     stringList
+		outFlags                                        outputFlags
+		netFlags                                        streamFlags
 	)
 	fs.StringVar(&output, "o", "", "")
 	fs.StringVar(&output, "output", "", "")
@@ -201,6 +204,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&user, "user", "", "")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "")
 	fs.StringVar(&traceFile, "trace", "", "")
+	fs.StringVar(&memProfile, "memprofile", "", "")
 	fs.BoolVar(&opts.DecodeTunnels, "decode-tunnels", opts.DecodeTunnels, "")
 	fs.StringVar(&opts.BPFFilter, "bpf-filter", "", "")
 	fs.BoolVar(&opts.PromiscuousMode, "promiscuous-mode", opts.PromiscuousMode, "")
@@ -268,6 +272,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if memProfile != "" {
+		f, err := os.Create(memProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "nfstream: --memprofile:", err)
+			return 2
+		}
+		defer func() { // at the end of the run: every allocation it made
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintln(stderr, "nfstream: --memprofile:", err)
+			}
+			f.Close()
+		}()
 	}
 	if traceFile != "" {
 		f, err := os.Create(traceFile)
