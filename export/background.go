@@ -204,6 +204,8 @@ func (b *background) Write(f *flow.Flow) error {
 	b.batch = append(b.batch, f)
 	if len(b.batch) == b.size {
 		if err := b.failure(); err != nil {
+			clear(b.batch) // w takes no more flows: drop them
+			b.batch = b.batch[:0]
 			return err
 		}
 		b.work <- b.batch
@@ -223,6 +225,8 @@ func (b *background) addLine(f *flow.Flow) error {
 	b.job.flows = append(b.job.flows, f)
 	if len(b.job.flows) == b.size {
 		if err := b.failure(); err != nil {
+			clear(b.job.flows) // w takes no more flows: drop them
+			b.job.flows = b.job.flows[:0]
 			return err
 		}
 		b.dispatch()

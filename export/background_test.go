@@ -129,6 +129,15 @@ func TestBackgroundLinesError(t *testing.T) {
 	if !errors.Is(werr, errFull) {
 		t.Errorf("Write returned %v, want the file's error", werr)
 	}
+	// Writes after the error keep returning it and hold no flows.
+	for i := range 1000 {
+		if err := b.Write(flows[i%len(flows)]); !errors.Is(err, errFull) && err != nil {
+			t.Fatalf("write %d after the error: %v", i, err)
+		}
+	}
+	if n := len(b.(*background).job.flows); n >= 16 {
+		t.Errorf("%d flows held after the error, batches are 16", n)
+	}
 	if err := b.Close(); !errors.Is(err, errFull) {
 		t.Errorf("Close returned %v, want the file's error", err)
 	}
