@@ -26,6 +26,10 @@ type input struct {
 	// limit is the largest size buf may grow to; it grows only as far as
 	// the data actually read needs (see fill).
 	limit int
+	// pre, when not nil, reads the file ahead (prefetch.go); buf is then
+	// cur's buffer, or a stitched block when cur is nil.
+	pre *prefetcher
+	cur *chunk
 }
 
 func newInput(src io.Reader, limit int) input {
@@ -50,6 +54,9 @@ func (in *input) fill(n int) int {
 func (in *input) fillSlow(n int) int {
 	if in.err != nil {
 		return in.w - in.r
+	}
+	if in.pre != nil {
+		return in.fillPrefetched(n)
 	}
 	// Move the unread tail (always shorter than n) to the front so that
 	// reads are as large as possible.

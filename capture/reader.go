@@ -66,8 +66,17 @@ func Open(path string) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := newReader(f, f, path)
+	in := newInput(f, maxBlockLen)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		// Read ahead on another goroutine (prefetch.go); pipes and
+		// devices are read directly, as they may block.
+		in = input{src: f, limit: maxBlockLen, pre: startPrefetch(f)}
+	}
+	s, err := openReader(in, f, path)
 	if err != nil {
+		if in.pre != nil {
+			in.pre.close()
+		}
 		f.Close()
 		return nil, err
 	}
@@ -86,7 +95,13 @@ func NewReader(r io.Reader, name string) (Source, error) {
 }
 
 func newReader(src io.Reader, closer io.Closer, path string) (*reader, error) {
-	rd := &reader{in: newInput(src, maxBlockLen), path: path, closer: closer}
+	return openReader(newInput(src, maxBlockLen), closer, path)
+}
+
+// openReader reads the file header from in; closer, when not nil, is
+// closed by Close.
+func openReader(in input, closer io.Closer, path string) (*reader, error) {
+	rd := &reader{in: in, path: path, closer: closer}
 	n := rd.in.fill(4)
 	if err := rd.in.readErr(); n < 4 && err != nil {
 		return nil, rd.readError(0, 0, err)
@@ -129,6 +144,10 @@ func (r *reader) Next(rec *Record) error {
 // Calling Close more than once is harmless.
 func (r *reader) Close() error {
 	r.done = true
+	if r.in.pre != nil {
+		r.in.pre.close()
+		r.in.pre, r.in.cur = nil, nil
+	}
 	r.in.buf = nil
 	r.in.r, r.in.w = 0, 0
 	if r.closer == nil {
