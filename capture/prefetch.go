@@ -3,7 +3,6 @@ package capture
 import (
 	"errors"
 	"io"
-	"os"
 )
 
 // A regular file is read ahead by a goroutine of its own (prefetcher), so
@@ -24,33 +23,40 @@ const (
 )
 
 type chunk struct {
-	buf []byte // chunkHeadroom bytes of room, then the data
+	buf []byte // headroom bytes of room, then the data
 	n   int    // bytes of data
 	err error  // the read's error after the data (io.EOF at the end)
 }
 
 type prefetcher struct {
-	full chan *chunk   // read, in file order
-	free chan *chunk   // given back by the parser
-	stop chan struct{} // closed by close
-	done chan struct{} // closed when the goroutine has returned
+	headroom int
+	full     chan *chunk   // read, in file order
+	free     chan *chunk   // given back by the parser
+	stop     chan struct{} // closed by close
+	done     chan struct{} // closed when the goroutine has returned
 }
 
-func startPrefetch(f *os.File) *prefetcher {
+// startPrefetch starts reading f ahead in chunks of data bytes with
+// headroom bytes of room in front (Open: chunkData, chunkHeadroom; tests
+// use small ones). f must not block for long or return no bytes without
+// an error (a regular file; tests use a bytes.Reader): pipes are read
+// directly instead.
+func startPrefetch(f io.Reader, data, headroom int) *prefetcher {
 	p := &prefetcher{
-		full: make(chan *chunk, chunks),
-		free: make(chan *chunk, chunks),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		headroom: headroom,
+		full:     make(chan *chunk, chunks),
+		free:     make(chan *chunk, chunks),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	for range chunks {
-		p.free <- &chunk{buf: make([]byte, chunkHeadroom+chunkData)}
+		p.free <- &chunk{buf: make([]byte, headroom+data)}
 	}
 	go p.run(f)
 	return p
 }
 
-func (p *prefetcher) run(f *os.File) {
+func (p *prefetcher) run(f io.Reader) {
 	defer close(p.done)
 	defer close(p.full)
 	for {
@@ -60,7 +66,7 @@ func (p *prefetcher) run(f *os.File) {
 		case <-p.stop:
 			return
 		}
-		n, err := io.ReadFull(f, c.buf[chunkHeadroom:])
+		n, err := io.ReadFull(f, c.buf[p.headroom:])
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = io.EOF
 		}
@@ -85,6 +91,7 @@ func (p *prefetcher) close() {
 // fillPrefetched is fillSlow for a prefetched input: it takes chunks until
 // n bytes are available.
 func (in *input) fillPrefetched(n int) int {
+	h := in.pre.headroom
 	for in.w-in.r < n && in.err == nil {
 		c, ok := <-in.pre.full
 		if !ok { // cannot happen: the last chunk carries an error
@@ -92,12 +99,12 @@ func (in *input) fillPrefetched(n int) int {
 			break
 		}
 		old, err := in.cur, c.err // c may go back below: read it first
-		if tail := in.w - in.r; tail <= chunkHeadroom {
+		if tail := in.w - in.r; tail <= h {
 			// The unread tail goes right in front of the new data.
-			start := chunkHeadroom - tail
-			copy(c.buf[start:chunkHeadroom], in.buf[in.r:in.w])
+			start := h - tail
+			copy(c.buf[start:h], in.buf[in.r:in.w])
 			in.base += int64(in.r - start)
-			in.buf, in.r, in.w, in.cur = c.buf, start, chunkHeadroom+c.n, c
+			in.buf, in.r, in.w, in.cur = c.buf, start, h+c.n, c
 		} else {
 			// A block longer than the headroom (pcapng): stitched in a
 			// buffer of its own, grown only by data actually read.
@@ -108,7 +115,7 @@ func (in *input) fillPrefetched(n int) int {
 				buf = append(make([]byte, 0, 2*tail), in.buf[in.r:in.w]...)
 				in.base += int64(in.r)
 			}
-			buf = append(buf, c.buf[chunkHeadroom:chunkHeadroom+c.n]...)
+			buf = append(buf, c.buf[h:h+c.n]...)
 			in.buf, in.r, in.w, in.cur = buf, 0, len(buf), nil
 			in.pre.free <- c
 		}

@@ -70,7 +70,7 @@ func Open(path string) (Source, error) {
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 		// Read ahead on another goroutine (prefetch.go); pipes and
 		// devices are read directly, as they may block.
-		in = input{src: f, limit: maxBlockLen, pre: startPrefetch(f)}
+		in = input{src: f, limit: maxBlockLen, pre: startPrefetch(f, chunkData, chunkHeadroom)}
 	}
 	s, err := openReader(in, f, path)
 	if err != nil {
