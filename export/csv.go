@@ -2,6 +2,7 @@ package export
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"strconv"
 
@@ -94,7 +95,11 @@ func appendCSVLine(b []byte, cols []Column, f *flow.Flow, list *[]int64) []byte 
 func appendCSVValue(b []byte, col *Column, f *flow.Flow, list *[]int64) []byte {
 	switch col.Kind {
 	case Int:
-		return strconv.AppendInt(b, col.Int(f), 10)
+		v := col.Int(f)
+		if uint64(v) < 10 { // most counters of most flows
+			return append(b, byte('0'+v))
+		}
+		return strconv.AppendInt(b, v, 10)
 	case Float:
 		return AppendPyFloat(b, col.Float(f))
 	case List:
@@ -130,6 +135,9 @@ func appendCSVValue(b []byte, col *Column, f *flow.Flow, list *[]int64) []byte {
 // closeQuote doubles every quote after the opening one at b[start] and
 // appends the closing quote (RFC 4180).
 func closeQuote(b []byte, start int) []byte {
+	if bytes.IndexByte(b[start+1:], '"') < 0 {
+		return append(b, '"')
+	}
 	for i := start + 1; i < len(b); i++ {
 		if b[i] == '"' {
 			b = append(b, 0)
