@@ -1,10 +1,12 @@
 package export
 
 import (
+	"errors"
 	"io"
 	"math"
 	"reflect"
 	"strconv"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -50,18 +52,36 @@ const parquetBatch = 64
 //
 // Rows are buffered by row group (Options.RowGroupRows flows) and written
 // compressed with Snappy, so memory depends on the row group length and the
-// number of columns, not on the number of flows.
+// number of columns, not on the number of flows. Building rows from flows
+// and encoding them (dictionaries, pages, compression) run on two
+// goroutines: Write builds batches of parquetBatch rows and hands them to
+// the encoding goroutine, in order, so the file is the same.
 type parquetWriter struct {
 	w       *parquet.Writer
 	cols    []Column
 	pcols   []parquetCol
 	maxRows int
-	inGroup int // rows in the current row group
+	inGroup int // rows handed over in the current row group
 
-	rows    []parquet.Row // the batch
-	scratch [][]byte      // string bytes of each row of the batch
-	list    []int64
+	cur  *pqBatch // the batch being built
+	list []int64
+
+	work chan *pqBatch // batches to encode
+	free chan *pqBatch // encoded batches, for reuse
+	done chan struct{} // closed when the encoding goroutine has returned
+	mu   sync.Mutex
+	err  error // first error of the encoding goroutine, under mu
 }
+
+// pqBatch is a batch of rows and the string bytes they point into.
+type pqBatch struct {
+	rows     []parquet.Row
+	scratch  [][]byte // string bytes of each row
+	endGroup bool     // the row group ends with this batch
+}
+
+// pqBatches is how many batches exist: one being built, two in flight.
+const pqBatches = 3
 
 func newParquet(w io.Writer, lay *layout, rowGroupRows int) *parquetWriter {
 	if rowGroupRows <= 0 {
@@ -71,9 +91,14 @@ func newParquet(w io.Writer, lay *layout, rowGroupRows int) *parquetWriter {
 		cols:    lay.cols,
 		pcols:   make([]parquetCol, len(lay.cols)),
 		maxRows: rowGroupRows,
-		rows:    make([]parquet.Row, 0, parquetBatch),
-		scratch: make([][]byte, parquetBatch),
+		work:    make(chan *pqBatch, pqBatches),
+		free:    make(chan *pqBatch, pqBatches),
+		done:    make(chan struct{}),
 	}
+	for range pqBatches {
+		p.free <- &pqBatch{rows: make([]parquet.Row, 0, parquetBatch), scratch: make([][]byte, parquetBatch)}
+	}
+	p.cur = <-p.free
 	fields := make([]parquet.Field, len(lay.cols))
 	for i, c := range lay.cols {
 		var node parquet.Node
@@ -125,50 +150,97 @@ func newParquet(w io.Writer, lay *layout, rowGroupRows int) *parquetWriter {
 		parquet.Compression(&parquet.Snappy),
 		parquet.PageBufferSize(64<<10),
 	)
+	go p.encode()
 	return p
 }
 
+// encode is the encoding goroutine: it writes the batches in order, and
+// after an error only hands them back.
+func (p *parquetWriter) encode() {
+	defer close(p.done)
+	for b := range p.work {
+		if p.failure() == nil {
+			_, err := p.w.WriteRows(b.rows)
+			if err == nil && b.endGroup {
+				err = p.w.Flush()
+			}
+			if err != nil {
+				p.mu.Lock()
+				p.err = err
+				p.mu.Unlock()
+			}
+		}
+		b.rows, b.endGroup = b.rows[:0], false
+		p.free <- b
+	}
+}
+
+func (p *parquetWriter) failure() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
 func (p *parquetWriter) Write(f *flow.Flow) error {
-	n := len(p.rows)
-	p.rows = p.rows[:n+1]
-	p.rows[n] = p.appendRow(p.rows[n][:0], n, f)
-	if len(p.rows) == cap(p.rows) || p.inGroup+len(p.rows) >= p.maxRows {
-		return p.flushBatch()
+	b := p.cur
+	n := len(b.rows)
+	b.rows = b.rows[:n+1]
+	b.rows[n] = p.appendRow(b, b.rows[n][:0], n, f)
+	if len(b.rows) == cap(b.rows) || p.inGroup+len(b.rows) >= p.maxRows {
+		return p.handOver()
 	}
 	return nil
 }
 
-func (p *parquetWriter) flushBatch() error {
-	if len(p.rows) == 0 {
-		return nil
+// handOver gives the current batch to the encoding goroutine (ending the
+// row group when it is full) and takes a free one.
+func (p *parquetWriter) handOver() error {
+	b := p.cur
+	if p.work == nil {
+		b.rows = b.rows[:0]
+		return errors.New("export: parquet write after Close")
 	}
-	_, err := p.w.WriteRows(p.rows)
-	p.inGroup += len(p.rows)
-	p.rows = p.rows[:0]
-	if err != nil {
+	if err := p.failure(); err != nil {
+		b.rows = b.rows[:0]
 		return err
 	}
-	if p.inGroup >= p.maxRows {
-		p.inGroup = 0
-		return p.w.Flush()
+	if len(b.rows) == 0 {
+		return nil
 	}
+	p.inGroup += len(b.rows)
+	if p.inGroup >= p.maxRows {
+		b.endGroup = true
+		p.inGroup = 0
+	}
+	p.work <- b
+	p.cur = <-p.free
 	return nil
 }
 
 // Close writes the rows left and the footer; it does not close the
 // underlying writer.
 func (p *parquetWriter) Close() error {
-	if err := p.flushBatch(); err != nil {
+	if p.work == nil {
+		return p.failure()
+	}
+	err := p.handOver()
+	close(p.work)
+	<-p.done
+	p.work = nil
+	if err != nil {
+		return err
+	}
+	if err := p.failure(); err != nil {
 		return err
 	}
 	return p.w.Close()
 }
 
 // appendRow appends f's values, column by column, to row; slot is the
-// row's place in the batch, whose scratch buffer holds its string bytes
+// row's place in batch b, whose scratch buffer holds its string bytes
 // until the batch is written.
-func (p *parquetWriter) appendRow(row parquet.Row, slot int, f *flow.Flow) parquet.Row {
-	str := p.scratch[slot][:0]
+func (p *parquetWriter) appendRow(b *pqBatch, row parquet.Row, slot int, f *flow.Flow) parquet.Row {
+	str := b.scratch[slot][:0]
 	for i := range p.cols {
 		c := &p.cols[i]
 		// Values of the required columns have levels 0: only the column
@@ -195,7 +267,7 @@ func (p *parquetWriter) appendRow(row parquet.Row, slot int, f *flow.Flow) parqu
 		v.SetColumnIndex(i)
 		row = append(row, v)
 	}
-	p.scratch[slot] = str
+	b.scratch[slot] = str
 	return row
 }
 
