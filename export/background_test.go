@@ -142,3 +142,25 @@ func TestBackgroundLinesError(t *testing.T) {
 		t.Errorf("Close returned %v, want the file's error", err)
 	}
 }
+
+// TestParquetWriteError: when the file fails under the Parquet encoding
+// goroutine, the error comes back from a later Write or from Close, and
+// Close returns.
+func TestParquetWriteError(t *testing.T) {
+	w, err := New(&shortDisk{room: 64 << 10}, testSchema.Columns(), Options{Format: FormatParquet, RowGroupRows: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows := testFlows()
+	var werr error
+	for i := 0; i < 20000 && werr == nil; i++ {
+		werr = w.Write(flows[i%len(flows)])
+	}
+	cerr := w.Close()
+	if !errors.Is(werr, errFull) && !errors.Is(cerr, errFull) {
+		t.Errorf("Write returned %v and Close %v, want the file's error", werr, cerr)
+	}
+	if werr == nil {
+		t.Errorf("20,000 flows written to a full disk without an error from Write")
+	}
+}
