@@ -48,8 +48,7 @@ type background struct {
 	started bool
 	closed  bool
 	wg      sync.WaitGroup
-	mu      sync.Mutex
-	err     error // first error of w, under mu
+	err     firstError // of w
 
 	// One by one: a goroutine calls w.Write for every flow of a batch.
 	batch []*flow.Flow
@@ -83,7 +82,7 @@ type lineJob struct {
 func (b *background) start(first *flow.Flow) error {
 	b.started = true
 	if err := b.w.Write(first); err != nil {
-		b.setErr(err)
+		b.err.set(err)
 		return err
 	}
 	if lw, ok := b.w.(lineWriter); ok {
@@ -135,7 +134,7 @@ func (b *background) runLineWriter(lw lineWriter) {
 		if !failed {
 			if err := lw.writeLines(j.lines, len(j.flows)); err != nil {
 				failed = true
-				b.setErr(err)
+				b.err.set(err)
 			}
 		}
 		clear(j.flows)
@@ -155,7 +154,7 @@ func (b *background) runOneByOne() {
 			if !failed {
 				if err := b.w.Write(f); err != nil {
 					failed = true
-					b.setErr(err)
+					b.err.set(err)
 				}
 			}
 			batch[i] = nil
@@ -167,18 +166,25 @@ func (b *background) runOneByOne() {
 	}
 }
 
-func (b *background) setErr(err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.err == nil {
-		b.err = err
+// firstError keeps the first error one goroutine reports, for another to
+// read.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (e *firstError) set(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err == nil {
+		e.err = err
 	}
 }
 
-func (b *background) failure() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.err
+func (e *firstError) get() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
 }
 
 func (b *background) Write(f *flow.Flow) error {
@@ -189,7 +195,7 @@ func (b *background) Write(f *flow.Flow) error {
 		return b.start(f)
 	}
 	if b.jobs == nil && b.work == nil { // the first flow failed
-		return b.failure()
+		return b.err.get()
 	}
 	if b.jobs != nil {
 		return b.addLine(f)
@@ -203,7 +209,7 @@ func (b *background) Write(f *flow.Flow) error {
 	}
 	b.batch = append(b.batch, f)
 	if len(b.batch) == b.size {
-		if err := b.failure(); err != nil {
+		if err := b.err.get(); err != nil {
 			clear(b.batch) // w takes no more flows: drop them
 			b.batch = b.batch[:0]
 			return err
@@ -224,7 +230,7 @@ func (b *background) addLine(f *flow.Flow) error {
 	}
 	b.job.flows = append(b.job.flows, f)
 	if len(b.job.flows) == b.size {
-		if err := b.failure(); err != nil {
+		if err := b.err.get(); err != nil {
 			clear(b.job.flows) // w takes no more flows: drop them
 			b.job.flows = b.job.flows[:0]
 			return err
@@ -262,5 +268,5 @@ func (b *background) Close() error {
 		close(b.work)
 	}
 	b.wg.Wait()
-	return errors.Join(b.failure(), b.w.Close())
+	return errors.Join(b.err.get(), b.w.Close())
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"reflect"
 	"strconv"
-	"sync"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -69,8 +68,7 @@ type parquetWriter struct {
 	work chan *pqBatch // batches to encode
 	free chan *pqBatch // encoded batches, for reuse
 	done chan struct{} // closed when the encoding goroutine has returned
-	mu   sync.Mutex
-	err  error // first error of the encoding goroutine, under mu
+	err  firstError    // of the encoding goroutine
 }
 
 // pqBatch is a batch of rows and the string bytes they point into.
@@ -159,26 +157,18 @@ func newParquet(w io.Writer, lay *layout, rowGroupRows int) *parquetWriter {
 func (p *parquetWriter) encode() {
 	defer close(p.done)
 	for b := range p.work {
-		if p.failure() == nil {
+		if p.err.get() == nil {
 			_, err := p.w.WriteRows(b.rows)
 			if err == nil && b.endGroup {
 				err = p.w.Flush()
 			}
 			if err != nil {
-				p.mu.Lock()
-				p.err = err
-				p.mu.Unlock()
+				p.err.set(err)
 			}
 		}
 		b.rows, b.endGroup = b.rows[:0], false
 		p.free <- b
 	}
-}
-
-func (p *parquetWriter) failure() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
 }
 
 func (p *parquetWriter) Write(f *flow.Flow) error {
@@ -200,7 +190,7 @@ func (p *parquetWriter) handOver() error {
 		b.rows = b.rows[:0]
 		return errors.New("export: parquet write after Close")
 	}
-	if err := p.failure(); err != nil {
+	if err := p.err.get(); err != nil {
 		b.rows = b.rows[:0]
 		return err
 	}
@@ -221,7 +211,7 @@ func (p *parquetWriter) handOver() error {
 // underlying writer.
 func (p *parquetWriter) Close() error {
 	if p.work == nil {
-		return p.failure()
+		return p.err.get()
 	}
 	err := p.handOver()
 	close(p.work)
@@ -230,7 +220,7 @@ func (p *parquetWriter) Close() error {
 	if err != nil {
 		return err
 	}
-	if err := p.failure(); err != nil {
+	if err := p.err.get(); err != nil {
 		return err
 	}
 	return p.w.Close()
