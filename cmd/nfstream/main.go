@@ -14,8 +14,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/pprof"
-	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -260,45 +258,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if opts.SPLTAnalysis > 255 && !quiet {
 		fmt.Fprintf(stderr, "nfstream: warning: --splt-analysis %d is above 255; long sequences slow metering down\n", opts.SPLTAnalysis)
 	}
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			fmt.Fprintln(stderr, "nfstream: --cpuprofile:", err)
-			return 2
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(stderr, "nfstream: --cpuprofile:", err)
-			return 2
-		}
-		defer pprof.StopCPUProfile()
+	stopProfiles, ok := startProfiles(stderr, profiles(cpuProfile, memProfile, traceFile))
+	if !ok {
+		return 2
 	}
-	if memProfile != "" {
-		f, err := os.Create(memProfile)
-		if err != nil {
-			fmt.Fprintln(stderr, "nfstream: --memprofile:", err)
-			return 2
-		}
-		defer func() { // at the end of the run: every allocation it made
-			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-				fmt.Fprintln(stderr, "nfstream: --memprofile:", err)
-			}
-			f.Close()
-		}()
-	}
-	if traceFile != "" {
-		f, err := os.Create(traceFile)
-		if err != nil {
-			fmt.Fprintln(stderr, "nfstream: --trace:", err)
-			return 2
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			fmt.Fprintln(stderr, "nfstream: --trace:", err)
-			return 2
-		}
-		defer trace.Stop()
-	}
+	defer stopProfiles()
 
 	iface, live := liveSource(sources)
 	if user != "" && !live {
@@ -408,9 +372,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// liveSource applies NFStream's rule: a single SOURCE that is neither "-"
-// nor an existing file but the name of a network interface means live
-// capture.
 // flushPeriod is how long a flow of a live capture or a pipe may wait in
 // the output's buffer.
 var flushPeriod = time.Second
@@ -425,6 +386,9 @@ func regularFiles(sources []string) bool {
 	return true
 }
 
+// liveSource applies NFStream's rule: a single SOURCE that is neither "-"
+// nor an existing file but the name of a network interface means live
+// capture.
 func liveSource(sources []string) (string, bool) {
 	if len(sources) != 1 || sources[0] == "-" {
 		return "", false

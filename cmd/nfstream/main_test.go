@@ -195,3 +195,27 @@ func TestPluginFlags(t *testing.T) {
 		t.Errorf("--list-plugins: status %d, %q", status, out)
 	}
 }
+
+// TestProfiles: --cpuprofile, --memprofile and --trace write their files;
+// one that cannot be created stops the run with status 2 naming its flag,
+// after stopping (and writing) those already started.
+func TestProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, mem, tr := filepath.Join(dir, "cpu"), filepath.Join(dir, "mem"), filepath.Join(dir, "trace")
+	if _, errs, status := runCmd(t, "-q", "--cpuprofile", cpu, "--memprofile", mem, "--trace", tr, "-o", filepath.Join(dir, "out.csv"), demo); status != 0 {
+		t.Fatalf("status %d, stderr %q", status, errs)
+	}
+	for _, p := range []string{cpu, mem, tr} {
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v, %v", p, st, err)
+		}
+	}
+	cpu2 := filepath.Join(dir, "cpu2")
+	_, errs, status := runCmd(t, "-q", "--cpuprofile", cpu2, "--trace", filepath.Join(dir, "no", "trace"), demo)
+	if status != 2 || !strings.Contains(errs, "--trace:") {
+		t.Errorf("bad --trace path: status %d, stderr %q", status, errs)
+	}
+	if st, err := os.Stat(cpu2); err != nil || st.Size() == 0 {
+		t.Errorf("the CPU profile started before the failure was not written: %v, %v", st, err)
+	}
+}
