@@ -22,6 +22,7 @@ import (
 	"github.com/nfstream-go/nfstream/dpi/ndpi"
 	"github.com/nfstream-go/nfstream/flow"
 	"github.com/nfstream-go/nfstream/internal/netnstest"
+	"github.com/nfstream-go/nfstream/internal/syncbuf"
 	"github.com/nfstream-go/nfstream/internal/testcorpus"
 )
 
@@ -351,24 +352,6 @@ func TestLiveMaxNFlows(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLiveDropsReported makes a meter too slow for its ring (a plugin
 // sleeps on every packet, the ring is the smallest possible) and checks
 // that the kernel drops are counted and reported.
@@ -379,7 +362,7 @@ func TestLiveDropsReported(t *testing.T) {
 	opts.PerformanceReport = 1
 	var expired, cleanups atomic.Int64
 	opts.Plugins = []flow.Plugin{&countingPlugin{expired: &expired, cleanups: &cleanups, delay: 2 * time.Millisecond}}
-	var out syncBuffer
+	var out syncbuf.Buffer
 	n := netnstest.New(t)
 	lc := startLive(t, n, opts, nfstream.LiveOptions{ReportWriter: &out})
 	n.Replay(t, testcorpus.Pcap(t, "steam.pcap"), "--loop=5") // 520 packets

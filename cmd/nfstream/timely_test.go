@@ -1,37 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nfstream-go/nfstream/internal/pcapgen"
+	"github.com/nfstream-go/nfstream/internal/syncbuf"
 )
-
-// lockedBuffer is a bytes.Buffer written by the command's goroutine and
-// read by the test's.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestPipeFlowsLeaveOnTime reads a capture from a named pipe whose writer
 // stays open: the flow that went idle (its successor's packet is 200 s
@@ -46,7 +26,7 @@ func TestPipeFlowsLeaveOnTime(t *testing.T) {
 	flushPeriod = 50 * time.Millisecond
 	defer func() { flushPeriod = old }()
 
-	var stdout, stderr lockedBuffer
+	var stdout, stderr syncbuf.Buffer
 	status := make(chan int, 1)
 	go func() { status <- run([]string{"--n-dissections", "0", fifo}, &stdout, &stderr) }()
 

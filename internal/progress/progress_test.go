@@ -1,13 +1,13 @@
 package progress
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/nfstream-go/nfstream/internal/syncbuf"
 )
 
 func TestRender(t *testing.T) {
@@ -88,27 +88,10 @@ func mustOpen(t *testing.T, p string) *os.File {
 	return f
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestBarDrawsAndErases(t *testing.T) {
 	var c Counter
 	c.SetBytesTotal(1000)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	bar := Start(&out, &c, 100, time.Millisecond)
 	for i := range 50 { // the reading goroutine updates while the bar draws
 		c.SetBytesRead(int64(20 * i))
@@ -132,7 +115,7 @@ func TestBarDrawsAndErases(t *testing.T) {
 }
 
 func TestBarStopBeforeDrawing(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	bar := Start(&out, &Counter{}, 80, time.Hour)
 	bar.Stop()
 	if out.String() != "" {
