@@ -62,8 +62,14 @@ func TestPrefetchSameAsPlain(t *testing.T) {
 		n := 14 + rng.IntN(3000)
 		ng.epb(0, uint64(i)*1000, uint32(n), frame(byte(i), n), opts...)
 	}
-	files := map[string][]byte{"records.pcap": p.bytes(), "blocks.pcapng": ng.buf}
-	for name, data := range map[string][]byte{"records.pcap": p.bytes(), "blocks.pcapng": ng.buf} {
+	whole := []struct {
+		name string
+		data []byte
+	}{{"records.pcap", p.bytes()}, {"blocks.pcapng", ng.buf}}
+	files := map[string][]byte{}
+	for _, w := range whole { // in order: the cuts are the same every run
+		name, data := w.name, w.data
+		files[name] = data
 		for k := range 12 {
 			cut := rng.IntN(len(data))
 			if k == 0 {
