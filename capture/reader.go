@@ -66,11 +66,13 @@ func Open(path string) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := newInput(f, maxBlockLen)
+	var in input
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 		// Read ahead on another goroutine (prefetch.go); pipes and
 		// devices are read directly, as they may block.
 		in = input{src: f, limit: maxBlockLen, pre: startPrefetch(f, chunkData, chunkHeadroom)}
+	} else {
+		in = newInput(f, maxBlockLen)
 	}
 	s, err := openReader(in, f, path)
 	if err != nil {
