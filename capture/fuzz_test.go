@@ -50,9 +50,9 @@ func fuzzRead(t *testing.T, r io.Reader, size int, prefetch bool) []item {
 	if prefetch {
 		// Small chunks and headroom: records cross chunks and longer
 		// ones are stitched, at a fuzzing pace.
-		in := input{src: r, limit: maxBlockLen, pre: startPrefetch(r, 509, 97)}
-		if s, err = openReader(in, nil, "fuzz"); err != nil {
-			in.pre.close()
+		var rd *reader
+		if rd, err = openPrefetched(r, nil, "fuzz", 509, 97); err == nil {
+			s = rd
 		}
 	} else {
 		s, err = NewReader(r, "fuzz")

@@ -66,20 +66,28 @@ func Open(path string) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	var in input
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+	var s *reader
+	if st, serr := f.Stat(); serr == nil && st.Mode().IsRegular() {
 		// Read ahead on another goroutine (prefetch.go); pipes and
 		// devices are read directly, as they may block.
-		in = input{src: f, limit: maxBlockLen, pre: startPrefetch(f, chunkData, chunkHeadroom)}
+		s, err = openPrefetched(f, f, path, chunkData, chunkHeadroom)
 	} else {
-		in = newInput(f, maxBlockLen)
+		s, err = newReader(f, f, path)
 	}
-	s, err := openReader(in, f, path)
 	if err != nil {
-		if in.pre != nil {
-			in.pre.close()
-		}
 		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openPrefetched is newReader for a source read ahead in chunks of data
+// bytes with headroom bytes in front (see startPrefetch).
+func openPrefetched(src io.Reader, closer io.Closer, path string, data, headroom int) (*reader, error) {
+	in := input{src: src, limit: maxBlockLen, pre: startPrefetch(src, data, headroom)}
+	s, err := openReader(in, closer, path)
+	if err != nil {
+		in.pre.close()
 		return nil, err
 	}
 	return s, nil
