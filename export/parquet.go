@@ -207,6 +207,20 @@ func (p *parquetWriter) handOver() error {
 	return nil
 }
 
+// settle waits until every batch handed over has been encoded: the
+// writer's memory is then that of the rows it holds, whatever the pace of
+// the encoding goroutine (TestParquetMemoryFlat measures it there). All
+// batches but the current one are then free.
+func (p *parquetWriter) settle() {
+	var taken [pqBatches - 1]*pqBatch
+	for i := range taken {
+		taken[i] = <-p.free
+	}
+	for _, b := range taken {
+		p.free <- b
+	}
+}
+
 // Close writes the rows left and the footer; it does not close the
 // underlying writer.
 func (p *parquetWriter) Close() error {
