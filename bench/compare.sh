@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Compares two nfstream binaries (before/after a change) on one capture,
 # alternating them, for the issue-10 configurations: metering only, with
-# statistics, DPI on with one and with two meters. Prints the median wall
-# time, user CPU and peak resident memory of each.
+# statistics, DPI on with one and with two meters, and the DPI and
+# statistics runs to Parquet. Prints the median wall time, user CPU and peak
+# resident memory of each. Output is CSV to /dev/null unless a
+# configuration names a file.
 #
 # Usage: bench/compare.sh BEFORE AFTER [CAPTURE] [RUNS]
 #   e.g. git worktree add /tmp/before HEAD~5 && (cd /tmp/before && go build -o /tmp/nf-before ./cmd/nfstream)
@@ -16,6 +18,8 @@ configs=(
   "meter+stats|--n-dissections 0 --n-meters 1 --statistical-analysis"
   "dpi-1-meter|--n-meters 1"
   "dpi-2-meters|--n-meters 2"
+  "dpi-parquet|--n-meters 1 -o @TMP@/flows.parquet"
+  "stats-parquet|--n-dissections 0 --n-meters 1 --statistical-analysis -o @TMP@/flows.parquet"
 )
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -27,7 +31,9 @@ for ((r = 0; r < runs; r++)); do
       bin=$before
       [ "$b" = after ] && bin=$after
       # shellcheck disable=SC2086
-      /usr/bin/time -f '%e %U %M' -o "$tmp/t" "$bin" $flags -q -o /dev/null "$cap" > /dev/null 2>&1
+      out=(-o /dev/null)
+      [[ $flags == *" -o "* ]] && out=()
+      /usr/bin/time -f '%e %U %M' -o "$tmp/t" "$bin" ${flags//@TMP@/$tmp} -q "${out[@]}" "$cap" > /dev/null 2>&1
       cat "$tmp/t" >> "$tmp/$name-$b"
     done
   done

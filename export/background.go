@@ -16,12 +16,12 @@ import (
 // flows. Close hands over the last batch, waits for the goroutines, closes
 // w and returns the first error; further calls return nil.
 //
-// When w is a CSV or JSON Lines Writer from New or Create (one file, no
-// anonymised column), the batches after the first flow are also encoded on
-// several goroutines at once (up to GOMAXPROCS, at most 4) and written in
-// order: the output is the same bytes. A flow meter ends thousands of
-// flows at once (an idle scan, the end of the input), and a single encoder
-// would then be the whole run's bottleneck.
+// When w is a Writer from New or Create (one file, no anonymised column),
+// the batches after the first flow are also encoded on several goroutines
+// at once (up to GOMAXPROCS, at most 4: CSV and JSON Lines lines, Parquet
+// rows) and written in order: the output is the same bytes. A flow meter
+// ends thousands of flows at once (an idle scan, the end of the input),
+// and a single encoder would then be the whole run's bottleneck.
 //
 // Batches delay flows by up to batchSize flows: meant for files, not for a
 // live capture whose flows should leave at once.
@@ -32,14 +32,14 @@ func Background(w Writer, batchSize int) Writer {
 // How many full batches may wait. Flows leave a meter in bursts; with one
 // goroutine writing them, a queue deep enough for a burst keeps the meter
 // from waiting (bench40, CSV one by one: 4 -> 16 batches of 512 flows,
-// 3-8% faster, +3 MiB peak). With lines encoded in parallel a deeper queue
-// than 4 gains nothing measurable and costs memory.
+// 3-8% faster, +3 MiB peak). With batches encoded in parallel a deeper
+// queue than 4 gains nothing measurable and costs memory.
 const (
 	oneByOneQueue = 16
-	linesQueue    = 4
+	batchQueue    = 4
 )
 
-// maxEncoders bounds the goroutines encoding lines at once.
+// maxEncoders bounds the goroutines encoding batches at once.
 const maxEncoders = 4
 
 type background struct {
@@ -55,26 +55,33 @@ type background struct {
 	work  chan []*flow.Flow // batches to write
 	free  chan []*flow.Flow // written batches, for reuse
 
-	// Lines: encoders take jobs from jobs, the writer takes them in order
-	// from ordered, waits for each, and writes its lines.
-	job     *lineJob
-	jobs    chan *lineJob
-	ordered chan *lineJob
-	spare   chan *lineJob
+	// Batches: encoders take jobs from jobs, the writer takes them in
+	// order from ordered, waits for each, and writes it.
+	job     *encJob
+	jobs    chan *encJob
+	ordered chan *encJob
+	spare   chan *encJob
 }
 
-// lineWriter is a Writer that can hand out line encoders (output does for
-// CSV and JSON Lines).
-type lineWriter interface {
+// batchWriter is a Writer that can hand out batch encoders (output does
+// for every format, see batchEncoding).
+type batchWriter interface {
 	Writer
-	lineEncoder() func(dst []byte, f *flow.Flow) []byte
-	writeLines(p []byte, n int) error
+	batchEncoder() batchEncoder
+	writeBatch(j *encJob) error
 }
 
-type lineJob struct {
+// A batchEncoder encodes the flows of a job into the job (lines or rows);
+// each encoding goroutine has its own.
+type batchEncoder func(j *encJob)
+
+// encJob is a batch of flows and their encoding, kept with the job so
+// that its memory is reused.
+type encJob struct {
 	flows []*flow.Flow
-	lines []byte
-	done  chan struct{} // a value once lines are ready
+	lines []byte        // CSV, JSON Lines
+	cols  *pqCols       // Parquet
+	done  chan struct{} // a value once encoded
 }
 
 // start writes the first flow on the caller's goroutine (it fixes the
@@ -85,9 +92,9 @@ func (b *background) start(first *flow.Flow) error {
 		b.err.set(err)
 		return err
 	}
-	if lw, ok := b.w.(lineWriter); ok {
-		if enc := lw.lineEncoder(); enc != nil {
-			b.startLines(lw, enc)
+	if bw, ok := b.w.(batchWriter); ok {
+		if enc := bw.batchEncoder(); enc != nil {
+			b.startBatches(bw, enc)
 			return nil
 		}
 	}
@@ -98,41 +105,37 @@ func (b *background) start(first *flow.Flow) error {
 	return nil
 }
 
-func (b *background) startLines(lw lineWriter, first func([]byte, *flow.Flow) []byte) {
+func (b *background) startBatches(bw batchWriter, first batchEncoder) {
 	n := min(max(runtime.GOMAXPROCS(0), 1), maxEncoders)
-	b.jobs = make(chan *lineJob, linesQueue)
-	b.ordered = make(chan *lineJob, linesQueue+n)
-	b.spare = make(chan *lineJob, linesQueue+n+2)
+	b.jobs = make(chan *encJob, batchQueue)
+	b.ordered = make(chan *encJob, batchQueue+n)
+	b.spare = make(chan *encJob, batchQueue+n+2)
 	b.wg.Add(n + 1)
 	for i := range n {
 		enc := first
 		if i > 0 {
-			enc = lw.lineEncoder()
+			enc = bw.batchEncoder()
 		}
 		go b.runEncoder(enc)
 	}
-	go b.runLineWriter(lw)
+	go b.runBatchWriter(bw)
 }
 
-func (b *background) runEncoder(enc func([]byte, *flow.Flow) []byte) {
+func (b *background) runEncoder(enc batchEncoder) {
 	defer b.wg.Done()
 	for j := range b.jobs {
-		lines := j.lines[:0]
-		for _, f := range j.flows {
-			lines = enc(lines, f)
-		}
-		j.lines = lines
+		enc(j)
 		j.done <- struct{}{}
 	}
 }
 
-func (b *background) runLineWriter(lw lineWriter) {
+func (b *background) runBatchWriter(bw batchWriter) {
 	defer b.wg.Done()
 	failed := false
 	for j := range b.ordered {
 		<-j.done
 		if !failed {
-			if err := lw.writeLines(j.lines, len(j.flows)); err != nil {
+			if err := bw.writeBatch(j); err != nil {
 				failed = true
 				b.err.set(err)
 			}
@@ -198,7 +201,7 @@ func (b *background) Write(f *flow.Flow) error {
 		return b.err.get()
 	}
 	if b.jobs != nil {
-		return b.addLine(f)
+		return b.addToJob(f)
 	}
 	if b.batch == nil {
 		select {
@@ -220,12 +223,12 @@ func (b *background) Write(f *flow.Flow) error {
 	return nil
 }
 
-func (b *background) addLine(f *flow.Flow) error {
+func (b *background) addToJob(f *flow.Flow) error {
 	if b.job == nil {
 		select {
 		case b.job = <-b.spare:
 		default:
-			b.job = &lineJob{flows: make([]*flow.Flow, 0, b.size), done: make(chan struct{}, 1)}
+			b.job = &encJob{flows: make([]*flow.Flow, 0, b.size), done: make(chan struct{}, 1)}
 		}
 	}
 	b.job.flows = append(b.job.flows, f)

@@ -8,20 +8,27 @@ import (
 	"github.com/nfstream-go/nfstream/flow"
 )
 
-// TestBackgroundSameOutput: CSV and JSON Lines written through Background,
-// with batches that do not divide the flow count, are byte for byte the
-// direct ones; their lines are encoded on several goroutines, except with
-// anonymised columns (one by one).
+// TestBackgroundSameOutput: CSV, JSON Lines and Parquet written through
+// Background, with batches that do not divide the flow count, are byte for
+// byte the direct ones; they are encoded on several goroutines, except
+// with anonymised columns (one by one).
 func TestBackgroundSameOutput(t *testing.T) {
 	flows := testFlows()
 	cases := []struct {
-		name  string
-		opts  Options
-		lines bool
+		name     string
+		opts     Options
+		flows    int
+		parallel bool
 	}{
-		{"csv", Options{Format: FormatCSV}, true},
-		{"jsonl", Options{Format: FormatJSONL}, true},
-		{"csv anonymised", Options{Format: FormatCSV, Anonymize: []string{"src_ip"}, Key: []byte("k")}, false},
+		{"csv", Options{Format: FormatCSV}, 1000, true},
+		{"jsonl", Options{Format: FormatJSONL}, 1000, true},
+		// Row groups end inside batches; pages end where the rows
+		// written at once make them full (64 KiB), after a few
+		// thousand rows.
+		{"parquet", Options{Format: FormatParquet, RowGroupRows: 300}, 1000, true},
+		{"parquet pages", Options{Format: FormatParquet}, 30000, true},
+		{"csv anonymised", Options{Format: FormatCSV, Anonymize: []string{"src_ip"}, Key: []byte("k")}, 1000, false},
+		{"parquet anonymised", Options{Format: FormatParquet, Anonymize: []string{"src_ip"}, Key: []byte("k")}, 1000, false},
 	}
 	for _, tc := range cases {
 		var direct, bg bytes.Buffer
@@ -34,7 +41,7 @@ func TestBackgroundSameOutput(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := Background(w, 7)
-		for i := range 1000 {
+		for i := range tc.flows {
 			if err := d.Write(flows[i%len(flows)]); err != nil {
 				t.Fatal(err)
 			}
@@ -42,8 +49,8 @@ func TestBackgroundSameOutput(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if lines := b.(*background).jobs != nil; lines != tc.lines {
-			t.Errorf("%s: lines encoded in parallel %v, want %v", tc.name, lines, tc.lines)
+		if parallel := b.(*background).jobs != nil; parallel != tc.parallel {
+			t.Errorf("%s: encoded in parallel %v, want %v", tc.name, parallel, tc.parallel)
 		}
 		if err := d.Close(); err != nil {
 			t.Fatal(err)
@@ -54,7 +61,7 @@ func TestBackgroundSameOutput(t *testing.T) {
 		if err := b.Close(); err != nil {
 			t.Fatalf("%s: second Close: %v", tc.name, err)
 		}
-		if direct.Len() < 1000 || !bytes.Equal(direct.Bytes(), bg.Bytes()) {
+		if direct.Len() < tc.flows || !bytes.Equal(direct.Bytes(), bg.Bytes()) {
 			t.Fatalf("%s: background output differs (%d bytes, direct %d)", tc.name, bg.Len(), direct.Len())
 		}
 	}
@@ -113,33 +120,39 @@ func (s *shortDisk) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestBackgroundLinesError: when the file fails under lines encoded in
-// parallel, the error comes back from a later Write and from Close.
-func TestBackgroundLinesError(t *testing.T) {
-	w, err := New(&shortDisk{room: 300 << 10}, testSchema.Columns(), Options{Format: FormatCSV})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := Background(w, 16)
-	flows := testFlows()
-	var werr error
-	for i := 0; i < 200000 && werr == nil; i++ {
-		werr = b.Write(flows[i%len(flows)])
-	}
-	if !errors.Is(werr, errFull) {
-		t.Errorf("Write returned %v, want the file's error", werr)
-	}
-	// Writes after the error keep returning it and hold no flows.
-	for i := range 1000 {
-		if err := b.Write(flows[i%len(flows)]); !errors.Is(err, errFull) && err != nil {
-			t.Fatalf("write %d after the error: %v", i, err)
+// TestBackgroundBatchesError: when the file fails under batches encoded
+// in parallel (CSV lines, Parquet rows), the error comes back from a later
+// Write and from Close.
+func TestBackgroundBatchesError(t *testing.T) {
+	for _, opts := range []Options{{Format: FormatCSV}, {Format: FormatParquet, RowGroupRows: 1000}} {
+		w, err := New(&shortDisk{room: 300 << 10}, testSchema.Columns(), opts)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if n := len(b.(*background).job.flows); n >= 16 {
-		t.Errorf("%d flows held after the error, batches are 16", n)
-	}
-	if err := b.Close(); !errors.Is(err, errFull) {
-		t.Errorf("Close returned %v, want the file's error", err)
+		b := Background(w, 16)
+		flows := testFlows()
+		var werr error
+		for i := 0; i < 200000 && werr == nil; i++ {
+			werr = b.Write(flows[i%len(flows)])
+		}
+		if !errors.Is(werr, errFull) {
+			t.Errorf("%v: Write returned %v, want the file's error", opts.Format, werr)
+		}
+		if b.(*background).jobs == nil {
+			t.Errorf("%v: not encoded in parallel", opts.Format)
+		}
+		// Writes after the error keep returning it and hold no flows.
+		for i := range 1000 {
+			if err := b.Write(flows[i%len(flows)]); !errors.Is(err, errFull) && err != nil {
+				t.Fatalf("%v: write %d after the error: %v", opts.Format, i, err)
+			}
+		}
+		if n := len(b.(*background).job.flows); n >= 16 {
+			t.Errorf("%v: %d flows held after the error, batches are 16", opts.Format, n)
+		}
+		if err := b.Close(); !errors.Is(err, errFull) {
+			t.Errorf("%v: Close returned %v, want the file's error", opts.Format, err)
+		}
 	}
 }
 

@@ -64,20 +64,26 @@ func (c *CSV) Write(f *flow.Flow) error {
 	return err
 }
 
-// lineEncoder returns a function that appends a flow's line, for one
+// batchEncoder returns a function that encodes a job's lines, for one
 // goroutine; several may run at once. Only once the columns are final
 // (after the first Write).
-func (c *CSV) lineEncoder() func(dst []byte, f *flow.Flow) []byte {
+func (c *CSV) batchEncoder() batchEncoder {
 	var list []int64
-	return func(dst []byte, f *flow.Flow) []byte { return appendCSVLine(dst, c.cols, f, &list) }
+	return func(j *encJob) {
+		lines := j.lines[:0]
+		for _, f := range j.flows {
+			lines = appendCSVLine(lines, c.cols, f, &list)
+		}
+		j.lines = lines
+	}
 }
 
-// writeLines writes lines made by lineEncoder functions.
-func (c *CSV) writeLines(p []byte) error {
+// writeBatch writes the lines of a job made by batchEncoder functions.
+func (c *CSV) writeBatch(j *encJob) error {
 	if err := c.WriteHeader(); err != nil {
 		return err
 	}
-	_, err := c.w.Write(p)
+	_, err := c.w.Write(j.lines)
 	return err
 }
 

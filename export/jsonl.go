@@ -92,14 +92,20 @@ func (j *jsonl) Close() error { return j.w.Flush() }
 // Flush writes the buffered lines.
 func (j *jsonl) Flush() error { return j.w.Flush() }
 
-// lineEncoder and writeLines: see CSV's.
-func (j *jsonl) lineEncoder() func(dst []byte, f *flow.Flow) []byte {
+// batchEncoder and writeBatch: see CSV's.
+func (j *jsonl) batchEncoder() batchEncoder {
 	obj := NewJSONObject(j.obj.cols)
-	return func(dst []byte, f *flow.Flow) []byte { return append(obj.Append(dst, f), '\n') }
+	return func(job *encJob) {
+		lines := job.lines[:0]
+		for _, f := range job.flows {
+			lines = append(obj.Append(lines, f), '\n')
+		}
+		job.lines = lines
+	}
 }
 
-func (j *jsonl) writeLines(p []byte) error {
-	_, err := j.w.Write(p)
+func (j *jsonl) writeBatch(job *encJob) error {
+	_, err := j.w.Write(job.lines)
 	return err
 }
 

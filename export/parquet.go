@@ -54,7 +54,9 @@ const parquetBatch = 64
 // number of columns, not on the number of flows. Building rows from flows
 // and encoding them (dictionaries, pages, compression) run on two
 // goroutines: Write builds batches of parquetBatch rows and hands them to
-// the encoding goroutine, in order, so the file is the same.
+// the encoding goroutine, in order, so the file is the same. Rows are
+// built column by column (pqCols), the layout the library's column writers
+// take, so they need no transposition.
 type parquetWriter struct {
 	w       *parquet.Writer
 	cols    []Column
@@ -62,20 +64,36 @@ type parquetWriter struct {
 	maxRows int
 	inGroup int // rows handed over in the current row group
 
-	cur  *pqBatch // the batch being built
+	cur  *pqCols // the batch being built
 	list []int64
+	pos  []int // writeBatch: each column's next value in the job
 
-	work chan *pqBatch // batches to encode
-	free chan *pqBatch // encoded batches, for reuse
+	work chan *pqCols  // batches to encode
+	free chan *pqCols  // encoded batches, for reuse
 	done chan struct{} // closed when the encoding goroutine has returned
 	err  firstError    // of the encoding goroutine
 }
 
-// pqBatch is a batch of rows and the string bytes they point into.
-type pqBatch struct {
-	rows     []parquet.Row
-	scratch  [][]byte // string bytes of each row
-	endGroup bool     // the row group ends with this batch
+// pqCols is a batch of rows stored column by column: vals[c] holds column
+// c's values, one per row, or for a list column each row's elements (the
+// first at repetition level 0, or one null for an empty list). String
+// values point into str (or into arrays str outgrew, which they keep
+// alive), so the bytes must stay unchanged until the rows are written.
+type pqCols struct {
+	vals     [][]parquet.Value
+	str      []byte
+	rows     int
+	endGroup bool // the row group ends with this batch
+}
+
+func newPQCols(columns int) *pqCols { return &pqCols{vals: make([][]parquet.Value, columns)} }
+
+func (b *pqCols) reset() {
+	for c := range b.vals {
+		b.vals[c] = b.vals[c][:0]
+	}
+	b.str = b.str[:0]
+	b.rows, b.endGroup = 0, false
 }
 
 // pqBatches is how many batches exist: one being built, two in flight.
@@ -89,12 +107,13 @@ func newParquet(w io.Writer, lay *layout, rowGroupRows int) *parquetWriter {
 		cols:    lay.cols,
 		pcols:   make([]parquetCol, len(lay.cols)),
 		maxRows: rowGroupRows,
-		work:    make(chan *pqBatch, pqBatches),
-		free:    make(chan *pqBatch, pqBatches),
+		pos:     make([]int, len(lay.cols)),
+		work:    make(chan *pqCols, pqBatches),
+		free:    make(chan *pqCols, pqBatches),
 		done:    make(chan struct{}),
 	}
 	for range pqBatches {
-		p.free <- &pqBatch{rows: make([]parquet.Row, 0, parquetBatch), scratch: make([][]byte, parquetBatch)}
+		p.free <- newPQCols(len(lay.cols))
 	}
 	p.cur = <-p.free
 	fields := make([]parquet.Field, len(lay.cols))
@@ -158,7 +177,7 @@ func (p *parquetWriter) encode() {
 	defer close(p.done)
 	for b := range p.work {
 		if p.err.get() == nil {
-			_, err := p.w.WriteRows(b.rows)
+			err := p.writeValues(b, nil, b.rows)
 			if err == nil && b.endGroup {
 				err = p.w.Flush()
 			}
@@ -166,17 +185,53 @@ func (p *parquetWriter) encode() {
 				p.err.set(err)
 			}
 		}
-		b.rows, b.endGroup = b.rows[:0], false
+		b.reset()
 		p.free <- b
 	}
 }
 
+// writeValues writes n rows of b to the current row group, column by
+// column: with pos nil all of b, else the rows starting at value pos[c] of
+// each column c, and pos is moved past them. One call is one chunk: a
+// column's page ends when a chunk makes it full, so the chunks decide the
+// file's bytes.
+func (p *parquetWriter) writeValues(b *pqCols, pos []int, n int) error {
+	cw := p.w.ColumnWriters()
+	for c, vals := range b.vals {
+		if pos != nil {
+			end := pos[c] + n
+			if k := p.pcols[c].kind; k == pqList || k == pqStrings {
+				end = skipRows(vals, pos[c], n)
+			}
+			vals = vals[pos[c]:end]
+			pos[c] = end
+		}
+		if _, err := cw[c].WriteRowValues(vals); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// skipRows returns the index of the value that starts the n-th row after
+// the one starting at vals[i] (len(vals) past the last row): a row starts
+// with a value at repetition level 0.
+func skipRows(vals []parquet.Value, i, n int) int {
+	for ; i < len(vals); i++ {
+		if vals[i].RepetitionLevel() == 0 {
+			if n == 0 {
+				return i
+			}
+			n--
+		}
+	}
+	return len(vals)
+}
+
 func (p *parquetWriter) Write(f *flow.Flow) error {
 	b := p.cur
-	n := len(b.rows)
-	b.rows = b.rows[:n+1]
-	b.rows[n] = p.appendRow(b, b.rows[n][:0], n, f)
-	if len(b.rows) == cap(b.rows) || p.inGroup+len(b.rows) >= p.maxRows {
+	p.appendFlow(b, &p.list, f)
+	if b.rows == parquetBatch || p.inGroup+b.rows >= p.maxRows {
 		return p.handOver()
 	}
 	return nil
@@ -187,17 +242,17 @@ func (p *parquetWriter) Write(f *flow.Flow) error {
 func (p *parquetWriter) handOver() error {
 	b := p.cur
 	if p.work == nil {
-		b.rows = b.rows[:0]
+		b.reset()
 		return errors.New("export: parquet write after Close")
 	}
 	if err := p.err.get(); err != nil {
-		b.rows = b.rows[:0]
+		b.reset()
 		return err
 	}
-	if len(b.rows) == 0 {
+	if b.rows == 0 {
 		return nil
 	}
-	p.inGroup += len(b.rows)
+	p.inGroup += b.rows
 	if p.inGroup >= p.maxRows {
 		b.endGroup = true
 		p.inGroup = 0
@@ -212,7 +267,7 @@ func (p *parquetWriter) handOver() error {
 // the encoding goroutine (TestParquetMemoryFlat measures it there). All
 // batches but the current one are then free.
 func (p *parquetWriter) settle() {
-	var taken [pqBatches - 1]*pqBatch
+	var taken [pqBatches - 1]*pqCols
 	for i := range taken {
 		taken[i] = <-p.free
 	}
@@ -240,11 +295,82 @@ func (p *parquetWriter) Close() error {
 	return p.w.Close()
 }
 
-// appendRow appends f's values, column by column, to row; slot is the
-// row's place in batch b, whose scratch buffer holds its string bytes
-// until the batch is written.
-func (p *parquetWriter) appendRow(b *pqBatch, row parquet.Row, slot int, f *flow.Flow) parquet.Row {
-	str := b.scratch[slot][:0]
+// batchEncoder returns a function that builds the rows of a job's flows
+// into the job, for one goroutine; several may run at once (Background).
+// writeBatch then encodes them, in order.
+func (p *parquetWriter) batchEncoder() batchEncoder {
+	var list []int64
+	return func(j *encJob) {
+		if j.cols == nil {
+			j.cols = newPQCols(len(p.cols))
+		}
+		j.cols.reset()
+		for _, f := range j.flows {
+			p.appendFlow(j.cols, &list, f)
+		}
+	}
+}
+
+// writeBatch encodes the rows built by a batchEncoder function, after the
+// rows Write built, in the chunks Write hands over (parquetBatch rows, cut
+// at the end of a row group), so the file is byte for byte the one Write
+// makes. The chunk Write had begun is completed with the job's first rows;
+// a chunk left incomplete at the end of the job is rebuilt from its flows
+// in the batch Write fills (the job's memory is reused once this returns):
+// with jobs a multiple of parquetBatch long, that is one row per job.
+func (p *parquetWriter) writeBatch(j *encJob) error {
+	if p.work == nil {
+		return errors.New("export: parquet write after Close")
+	}
+	p.settle() // the encoding goroutine is idle from here on
+	if err := p.err.get(); err != nil {
+		return err
+	}
+	b, pos := j.cols, p.pos
+	clear(pos)
+	for r := 0; r < b.rows; {
+		cur := p.cur
+		chunk := min(parquetBatch, p.maxRows-p.inGroup)
+		need := chunk - cur.rows // rows of the job in the chunk
+		var err error
+		switch {
+		case b.rows-r < need:
+			for _, f := range j.flows[r:] {
+				p.appendFlow(cur, &p.list, f)
+			}
+			return nil
+		case cur.rows == 0:
+			err = p.writeValues(b, pos, need)
+		default:
+			for c, vals := range b.vals {
+				end := pos[c] + need
+				if k := p.pcols[c].kind; k == pqList || k == pqStrings {
+					end = skipRows(vals, pos[c], need)
+				}
+				cur.vals[c] = append(cur.vals[c], vals[pos[c]:end]...)
+				pos[c] = end
+			}
+			cur.rows += need
+			err = p.writeValues(cur, nil, cur.rows)
+			cur.reset()
+		}
+		if p.inGroup += chunk; err == nil && p.inGroup == p.maxRows {
+			err = p.w.Flush()
+			p.inGroup = 0
+		}
+		if err != nil {
+			p.err.set(err)
+			return err
+		}
+		r += need
+	}
+	return nil
+}
+
+// appendFlow appends f's values to b, column by column; list is scratch
+// space for list columns.
+func (p *parquetWriter) appendFlow(b *pqCols, list *[]int64, f *flow.Flow) {
+	str := b.str
 	for i := range p.cols {
 		c := &p.cols[i]
 		// Values of the required columns have levels 0: only the column
@@ -261,25 +387,25 @@ func (p *parquetWriter) appendRow(b *pqBatch, row parquet.Row, slot int, f *flow
 			str = c.String(str, f)
 			v = parquet.ByteArrayValue(str[start:len(str):len(str)])
 		case List:
-			p.list = c.List(p.list[:0], f)
-			row = appendInt64List(row, p.list, 0, i)
+			*list = c.List((*list)[:0], f)
+			b.vals[i] = appendInt64List(b.vals[i], *list, 0, i)
 			continue
 		case UDPS:
-			row, str = p.appendUDPS(row, str, p.pcols[i].kind, c.UDPS(f), i)
+			b.vals[i], str = appendUDPS(b.vals[i], str, p.pcols[i].kind, c.UDPS(f), i)
 			continue
 		}
 		v.SetColumnIndex(i)
-		row = append(row, v)
+		b.vals[i] = append(b.vals[i], v)
 	}
-	b.scratch[slot] = str
-	return row
+	b.str = str
+	b.rows++
 }
 
 // appendInt64List appends a list whose enclosing levels are defined up to
 // def: an empty list is one null at def, elements are at def+1.
-func appendInt64List(row parquet.Row, list []int64, def, col int) parquet.Row {
+func appendInt64List(vals []parquet.Value, list []int64, def, col int) []parquet.Value {
 	if len(list) == 0 {
-		return append(row, parquet.NullValue().Level(0, def, col))
+		return append(vals, parquet.NullValue().Level(0, def, col))
 	}
 	for k, x := range list {
 		v := parquet.Int64Value(x)
@@ -288,45 +414,45 @@ func appendInt64List(row parquet.Row, list []int64, def, col int) parquet.Row {
 		}
 		v.SetDefinitionLevel(def + 1)
 		v.SetColumnIndex(col)
-		row = append(row, v)
+		vals = append(vals, v)
 	}
-	return row
+	return vals
 }
 
 // appendUDPS appends a udps value to an optional column of the given kind
 // (see the conversion rules above).
-func (p *parquetWriter) appendUDPS(row parquet.Row, str []byte, kind parquetKind, v flow.Value, col int) (parquet.Row, []byte) {
+func appendUDPS(vals []parquet.Value, str []byte, kind parquetKind, v flow.Value, col int) ([]parquet.Value, []byte) {
 	null := parquet.NullValue().Level(0, 0, col)
 	if v.Kind == flow.KindNone {
-		return append(row, null), str
+		return append(vals, null), str
 	}
 	switch kind {
 	case pqInt:
 		switch {
 		case v.Kind == flow.KindInt:
-			return append(row, parquet.Int64Value(v.Int).Level(0, 1, col)), str
+			return append(vals, parquet.Int64Value(v.Int).Level(0, 1, col)), str
 		case v.Kind == flow.KindFloat && v.Float == math.Trunc(v.Float) && math.Abs(v.Float) < 1<<63:
-			return append(row, parquet.Int64Value(int64(v.Float)).Level(0, 1, col)), str
+			return append(vals, parquet.Int64Value(int64(v.Float)).Level(0, 1, col)), str
 		}
 	case pqFloat:
 		switch v.Kind {
 		case flow.KindFloat:
-			return append(row, parquet.DoubleValue(v.Float).Level(0, 1, col)), str
+			return append(vals, parquet.DoubleValue(v.Float).Level(0, 1, col)), str
 		case flow.KindInt:
-			return append(row, parquet.DoubleValue(float64(v.Int)).Level(0, 1, col)), str
+			return append(vals, parquet.DoubleValue(float64(v.Int)).Level(0, 1, col)), str
 		}
 	case pqString:
 		start := len(str)
 		str = AppendPyValue(str, v)
-		return append(row, parquet.ByteArrayValue(str[start:len(str):len(str)]).Level(0, 1, col)), str
+		return append(vals, parquet.ByteArrayValue(str[start:len(str):len(str)]).Level(0, 1, col)), str
 	case pqList:
 		if v.Kind == flow.KindList {
-			return appendInt64List(row, v.List, 1, col), str
+			return appendInt64List(vals, v.List, 1, col), str
 		}
 	case pqStrings:
 		if v.Kind == flow.KindStrings {
 			if len(v.Strings) == 0 {
-				return append(row, parquet.NullValue().Level(0, 1, col)), str
+				return append(vals, parquet.NullValue().Level(0, 1, col)), str
 			}
 			for k, s := range v.Strings {
 				rep := 1
@@ -335,12 +461,12 @@ func (p *parquetWriter) appendUDPS(row parquet.Row, str []byte, kind parquetKind
 				}
 				start := len(str)
 				str = append(str, s...)
-				row = append(row, parquet.ByteArrayValue(str[start:len(str):len(str)]).Level(rep, 2, col))
+				vals = append(vals, parquet.ByteArrayValue(str[start:len(str):len(str)]).Level(rep, 2, col))
 			}
-			return row, str
+			return vals, str
 		}
 	}
-	return append(row, null), str
+	return append(vals, null), str
 }
 
 // orderedGroup is a parquet group whose fields keep the order given

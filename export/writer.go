@@ -282,36 +282,36 @@ func (o *output) Flush() error {
 	return nil
 }
 
-// lineEncoding is implemented by encoders whose output for a flow is a
-// line that depends only on the flow and the (final) columns: CSV and
-// JSONL. Background then encodes batches of flows on several goroutines
-// and writes the lines in order.
-type lineEncoding interface {
-	lineEncoder() func(dst []byte, f *flow.Flow) []byte
-	writeLines(p []byte) error
+// batchEncoding is implemented by encoders whose output for a flow
+// depends only on the flow and the (final) columns: CSV and JSON Lines
+// (a line) and Parquet (a row). Background then encodes batches of flows
+// on several goroutines and writes them in order.
+type batchEncoding interface {
+	batchEncoder() batchEncoder
+	writeBatch(j *encJob) error
 }
 
-// lineEncoder returns a line encoding function for one goroutine, or nil
-// when flows must be written one by one: before the first flow (it fixes
-// the columns), with anonymised columns (the Anonymizer is not safe for
-// concurrent use), with several files, or for a format without lines.
-func (o *output) lineEncoder() func(dst []byte, f *flow.Flow) []byte {
+// batchEncoder returns a batch encoder for one goroutine, or nil when
+// flows must be written one by one: before the first flow (it fixes the
+// columns), with anonymised columns (the Anonymizer is not safe for
+// concurrent use), or with several files.
+func (o *output) batchEncoder() batchEncoder {
 	if o.lay == nil || o.enc == nil || o.err != nil || o.anon != nil || o.opts.FlowsPerFile > 0 {
 		return nil
 	}
-	if le, ok := o.enc.(lineEncoding); ok {
-		return le.lineEncoder()
+	if be, ok := o.enc.(batchEncoding); ok {
+		return be.batchEncoder()
 	}
 	return nil
 }
 
-// writeLines writes the lines of n flows made by lineEncoder functions.
-func (o *output) writeLines(p []byte, n int) error {
+// writeBatch writes a job encoded by batchEncoder functions.
+func (o *output) writeBatch(j *encJob) error {
 	if o.err != nil {
 		return o.err
 	}
-	o.n += n
-	if err := o.enc.(lineEncoding).writeLines(p); err != nil {
+	o.n += len(j.flows)
+	if err := o.enc.(batchEncoding).writeBatch(j); err != nil {
 		o.err = err
 		return err
 	}
