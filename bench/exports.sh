@@ -44,7 +44,7 @@ bench() {
     [jsonl]="$nf -q $args -o $tmp/flows.jsonl $capture"
   )
   local flows
-  flows=$($nf $args --columns id -o /dev/null "$capture" 2>&1 | sed -n 's/.*; \([0-9]*\) flows$/\1/p')
+  flows=$($nf $args --columns id -o /dev/null "$capture" 2>&1 | sed -n 's/.*; \([0-9]*\) flows\b.*/\1/p')
   cat "$capture" > /dev/null # warm the page cache
   rm -f "$tmp"/*.times
   for ((r = 0; r < runs; r++)); do
