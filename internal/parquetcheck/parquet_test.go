@@ -213,61 +213,69 @@ func TestNoFlows(t *testing.T) {
 // NFStream's results elsewhere).
 func TestCaptureMatchesCSV(t *testing.T) {
 	for _, name := range []string{"steam.pcap", "google_ssl.pcap", "dhcp.pcap"} {
-		t.Run(name, func(t *testing.T) {
-			o := nfstream.DefaultOptions()
-			o.StatisticalAnalysis = true
-			o.SPLTAnalysis = 5
-			s, err := nfstream.New([]string{testcorpus.Pcap(t, name)}, o)
-			if err != nil {
-				t.Fatal(err)
+		t.Run(name, func(t *testing.T) { captureMatchesCSV(t, name, false) })
+		// Through Background, as the command writes files: rows built
+		// on several goroutines in batches of 5, row groups of 7.
+		t.Run(name+"/background", func(t *testing.T) { captureMatchesCSV(t, name, true) })
+	}
+}
+
+func captureMatchesCSV(t *testing.T, name string, background bool) {
+	o := nfstream.DefaultOptions()
+	o.StatisticalAnalysis = true
+	o.SPLTAnalysis = 5
+	s, err := nfstream.New([]string{testcorpus.Pcap(t, name)}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pq, err := export.Create(filepath.Join(dir, "f.parquet"), s.Columns(), export.Options{RowGroupRows: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if background {
+		pq = export.Background(pq, 5)
+	}
+	cw, err := export.Create(filepath.Join(dir, "f.csv"), s.Columns(), export.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, err := range s.Flows(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pq.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		if err := cw.Write(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pq.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := os.Open(filepath.Join(dir, "f.csv"))
+	defer cf.Close()
+	want, err := csv.NewReader(cf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, rows := query(t, openDB(t), "SELECT * FROM read_parquet(?)", filepath.Join(dir, "f.parquet"))
+	if !reflect.DeepEqual(names, want[0]) {
+		t.Fatalf("columns %v, want %v", names, want[0])
+	}
+	if len(rows) != len(want)-1 || uint64(len(rows)) != s.Counters().Flows {
+		t.Fatalf("%d rows, CSV has %d, %d flows", len(rows), len(want)-1, s.Counters().Flows)
+	}
+	for i, row := range rows {
+		for j, v := range row {
+			if got := pyStr(v); got != want[i+1][j] {
+				t.Errorf("flow %d %s: Parquet %q, CSV %q", i, names[j], got, want[i+1][j])
 			}
-			dir := t.TempDir()
-			pq, err := export.Create(filepath.Join(dir, "f.parquet"), s.Columns(), export.Options{RowGroupRows: 7})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cw, err := export.Create(filepath.Join(dir, "f.csv"), s.Columns(), export.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for f, err := range s.Flows(context.Background()) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := pq.Write(f); err != nil {
-					t.Fatal(err)
-				}
-				if err := cw.Write(f); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := pq.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := cw.Close(); err != nil {
-				t.Fatal(err)
-			}
-			cf, _ := os.Open(filepath.Join(dir, "f.csv"))
-			defer cf.Close()
-			want, err := csv.NewReader(cf).ReadAll()
-			if err != nil {
-				t.Fatal(err)
-			}
-			names, rows := query(t, openDB(t), "SELECT * FROM read_parquet(?)", filepath.Join(dir, "f.parquet"))
-			if !reflect.DeepEqual(names, want[0]) {
-				t.Fatalf("columns %v, want %v", names, want[0])
-			}
-			if len(rows) != len(want)-1 || uint64(len(rows)) != s.Counters().Flows {
-				t.Fatalf("%d rows, CSV has %d, %d flows", len(rows), len(want)-1, s.Counters().Flows)
-			}
-			for i, row := range rows {
-				for j, v := range row {
-					if got := pyStr(v); got != want[i+1][j] {
-						t.Errorf("flow %d %s: Parquet %q, CSV %q", i, names[j], got, want[i+1][j])
-					}
-				}
-			}
-		})
+		}
 	}
 }
 
