@@ -3,7 +3,6 @@ package export
 import (
 	"bytes"
 	"errors"
-	"io"
 	"testing"
 
 	"github.com/nfstream-go/nfstream/flow"
@@ -176,31 +175,5 @@ func TestParquetWriteError(t *testing.T) {
 	}
 	if werr == nil {
 		t.Errorf("20,000 flows written to a full disk without an error from Write")
-	}
-}
-
-// BenchmarkBackground is the cost of a flow through Background as the
-// command uses it (batches of 512), encoding and Close included: wall time
-// per flow, with the encoders' goroutines running in parallel.
-func BenchmarkBackground(b *testing.B) {
-	flows := testFlows()
-	for _, format := range []Format{FormatCSV, FormatJSONL, FormatParquet} {
-		b.Run(format.String(), func(b *testing.B) {
-			w, err := New(io.Discard, testSchema.Columns(), Options{Format: format})
-			if err != nil {
-				b.Fatal(err)
-			}
-			bg := Background(w, 512)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				if err := bg.Write(flows[i%3]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := bg.Close(); err != nil {
-				b.Fatal(err)
-			}
-		})
 	}
 }
