@@ -299,8 +299,19 @@ func (m *Meter) Flush() {
 	if m.out != nil {
 		m.seq, m.kind = flushSeq, EventFlushed
 	}
-	for m.head != nil {
-		m.expire(m.head.key(), m.head)
+	// Every cached flow ends, in creation order as expiry would end them:
+	// the table and the lists are emptied at once rather than flow by
+	// flow (on bench40, removing the 151,264 flows one by one, with the
+	// table shrinking as it empties, cost 0.05 s of CPU).
+	f := m.head
+	m.head, m.tail = nil, nil
+	m.oldest, m.newest, m.reaped = nil, nil, nil
+	m.flows.clear()
+	for f != nil {
+		next := f.next
+		f.prev, f.next, f.older, f.newer = nil, nil, nil, nil
+		m.finalize(f)
+		f = next
 	}
 	if m.async != nil {
 		m.async.drain()

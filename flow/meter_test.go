@@ -111,3 +111,38 @@ func TestCreationOrder(t *testing.T) {
 		t.Fatalf("flush emitted %v", got)
 	}
 }
+
+// TestFlushThenReuse: Flush ends every cached flow in creation order,
+// leaves the meter empty, and the meter goes on with new flows for the
+// same keys (the table is emptied at once, not flow by flow).
+func TestFlushThenReuse(t *testing.T) {
+	var got []*Flow
+	m := NewMeter(Config{IdleTimeoutMs: 120000, ActiveTimeoutMs: 1800000, MaxFlows: 5000}, func(f *Flow) { got = append(got, f) })
+	var p decode.Packet
+	for i := range uint32(3000) { // the table grows past its first size
+		synthetic(&p, i, 1000+uint64(i))
+		m.Process(&p)
+	}
+	synthetic(&p, 0, 5000) // the first flow becomes the last seen
+	m.Process(&p)
+	m.Flush()
+	if m.Len() != 0 || len(got) != 3000 {
+		t.Fatalf("after Flush: %d cached, %d emitted; want 0 and 3000", m.Len(), len(got))
+	}
+	for i, f := range got {
+		if f.SrcPort != uint16(i) {
+			t.Fatalf("emitted flow %d has source port %d: not creation order", i, f.SrcPort)
+		}
+	}
+	synthetic(&p, 5, 6000) // a key seen before the flush: a new flow
+	m.Process(&p)
+	synthetic(&p, 5, 6001)
+	m.Process(&p)
+	if m.Len() != 1 {
+		t.Fatalf("%d flows cached after the flush and two packets of one key", m.Len())
+	}
+	m.Flush()
+	if f := got[len(got)-1]; len(got) != 3001 || f.BidirectionalPackets != 2 || f.BidirectionalFirstSeenMs != 6000 {
+		t.Fatalf("the flow after the flush: %d emitted, last has %d packets from %d ms", len(got), f.BidirectionalPackets, f.BidirectionalFirstSeenMs)
+	}
+}

@@ -90,6 +90,9 @@ func (t *openTable[T]) remove(h uint64, v *T) {
 	}
 }
 
+// clear empties the table and drops its slots.
+func (t *openTable[T]) clear() { t.slots, t.n = nil, 0 }
+
 func (t *openTable[T]) resize(size int) {
 	old := t.slots
 	t.slots = make([]openSlot[T], size)
