@@ -62,3 +62,17 @@ echo "Parquet instead of CSV: $(ratio "$(med nfstream-dpi-parquet 1)" "$(med nfs
 if [ -f "$tmp/ndpiReader" ]; then
   echo "vs ndpiReader: $(ratio "$(med ndpiReader 1)" "$(med nfstream-dpi 1)")x faster (target >= 4), $(ratio "$(med nfstream-dpi 2)" "$(med ndpiReader 2)") of its peak memory (target <= 0.33)"
 fi
+# The same ratios taken within each round (the commands of a round ran
+# minutes apart at most), then their median and range: the VM's speed
+# drifts over an hour, and a ratio of two medians mixes rounds.
+paired() { # paired NUM DEN: median [min-max] of NUM/DEN over the rounds
+  [ -f "$tmp/$1" ] && [ -f "$tmp/$2" ] || return 0
+  paste -d' ' <(cut -d' ' -f1 "$tmp/$1") <(cut -d' ' -f1 "$tmp/$2") |
+    awk '$2 > 0 {print $1 / $2}' | sort -n |
+    awk '{a[NR]=$1} END {m = (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.2fx [%.2f-%.2f]", m, a[1], a[NR]}'
+}
+echo "per round (median [range] of $runs rounds):"
+echo "  metering only $(paired nfstream-meter readfloor) the read floor, with statistics $(paired nfstream-meter-stats readfloor)"
+echo "  two meters $(paired nfstream-dpi nfstream-dpi-2meters) one meter; Parquet $(paired nfstream-dpi-parquet nfstream-dpi) the CSV run"
+[ -f "$tmp/ndpiReader" ] && echo "  vs ndpiReader $(paired ndpiReader nfstream-dpi) faster (defaults: $(paired ndpiReader nfstream-defaults))"
+exit 0
