@@ -54,9 +54,11 @@ const parquetBatch = 64
 // number of columns, not on the number of flows. Building rows from flows
 // and encoding them (dictionaries, pages, compression) run on two
 // goroutines: Write builds batches of parquetBatch rows and hands them to
-// the encoding goroutine, in order, so the file is the same. Rows are
-// built column by column (pqCols), the layout the library's column writers
-// take, so they need no transposition.
+// the encoding goroutine, in order, so the file is the same. Through
+// Background, rows are built on its encoders instead (batchEncoder) and
+// written by its writer goroutine (writeBatch), still in Write's chunks.
+// Rows are built column by column (pqCols), the layout the library's
+// column writers take, so they need no transposition.
 type parquetWriter struct {
 	w       *parquet.Writer
 	cols    []Column
