@@ -487,7 +487,7 @@ func (m *Meter) create(k Key, p *decode.Packet) {
 		m.out(Event{Seq: m.seq, Kind: EventCreated, Ref: r})
 	}
 	if d := m.cfg.Dissector; d != nil {
-		f.DPI = &dpi.FlowState{}
+		f.DPI = dpi.NewFlowState()
 		if m.async != nil {
 			m.async.add(opStart, f.DPI, nil, p.IP, t, 0)
 		} else if d.Start(f.DPI, p.IP, t) != nil {

@@ -93,9 +93,16 @@ func (t *openTable[T]) remove(h uint64, v *T) {
 // clear empties the table and drops its slots.
 func (t *openTable[T]) clear() { t.slots, t.n = nil, 0 }
 
+// resize moves the entries into a new array of size slots. The new array
+// is written before it is probed: memory fresh from the kernel that is
+// read first is mapped to the shared zero page, and the write that follows
+// then costs a copy-on-write fault with a TLB flush on every other CPU the
+// process runs on (an interrupt, a VM exit on a virtual machine). Clearing
+// it takes plain first-touch faults instead (docs/performance.md).
 func (t *openTable[T]) resize(size int) {
 	old := t.slots
 	t.slots = make([]openSlot[T], size)
+	clear(t.slots)
 	for _, s := range old {
 		if s.v != nil {
 			t.insert(s.hash, s.v)
