@@ -84,6 +84,7 @@ type Flow struct {
 	prev, next *Flow // creation order in the meter's cache (last-seen order in a shard meter)
 	// older, newer: last-seen order in a single meter's cache.
 	older, newer *Flow
+	tableHash    uint64 // the key's hash in the meter's table (table.put)
 }
 
 // SystemProcess is the process that owns a flow's socket (behaviour spec

@@ -100,25 +100,11 @@ func (k *Key) Hash() uint64 {
 	return h
 }
 
-func addrBytes(a netip.Addr) (b [16]byte) {
-	if a.Is4() {
-		v4 := a.As4()
-		copy(b[:4], v4[:])
-		return b
-	}
-	return a.As16()
-}
-
 func addrOf(b *[16]byte, version uint8) netip.Addr {
 	if version == 4 {
 		return netip.AddrFrom4([4]byte{b[0], b[1], b[2], b[3]})
 	}
 	return netip.AddrFrom16(*b)
-}
-
-func (f *Flow) key() Key {
-	src, dst := addrBytes(f.SrcIP), addrBytes(f.DstIP)
-	return MakeKey(&src, &dst, f.SrcPort, f.DstPort, f.VlanID, f.Protocol, f.TunnelID)
 }
 
 // Meter is one flow cache with its clock. It is used by one goroutine.
@@ -270,11 +256,11 @@ func (m *Meter) Process(p *decode.Packet) {
 		switch {
 		case t-f.BidirectionalLastSeenMs >= m.cfg.IdleTimeoutMs:
 			f.ExpirationID = ExpirationIdle
-			m.expire(k, f)
+			m.expire(f)
 			m.create(k, p)
 		case t-f.BidirectionalFirstSeenMs >= m.cfg.ActiveTimeoutMs:
 			f.ExpirationID = ExpirationActive
-			m.expire(k, f)
+			m.expire(f)
 			m.create(k, p)
 		default:
 			if m.lru {
@@ -327,7 +313,7 @@ func (m *Meter) scan() {
 		if f == nil || m.tick-f.BidirectionalLastSeenMs < m.cfg.IdleTimeoutMs {
 			break
 		}
-		m.expire(f.key(), f)
+		m.expire(f)
 	}
 	m.reapIdleDPI()
 }
@@ -365,8 +351,8 @@ func (m *Meter) reapIdleDPI() {
 	}
 }
 
-func (m *Meter) expire(k Key, f *Flow) {
-	m.flows.del(&k, f)
+func (m *Meter) expire(f *Flow) {
+	m.flows.del(f)
 	if m.seen {
 		m.seenUnlink(f)
 	}
@@ -409,9 +395,9 @@ func (m *Meter) evict() {
 	}
 	f.ExpirationID = ExpirationEvicted
 	if m.lru {
-		m.expire(m.refs[f].key, f)
+		m.expire(f)
 	} else {
-		m.expire(f.key(), f)
+		m.expire(f)
 	}
 }
 
@@ -584,7 +570,7 @@ func (m *Meter) update(k Key, f *Flow, p *decode.Packet) {
 		}
 		m.view.Packet = nil
 		if f.ExpirationID == ExpirationCustom {
-			m.expire(k, f)
+			m.expire(f)
 		}
 	}
 }

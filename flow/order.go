@@ -153,7 +153,7 @@ func (m *Meter) ProcessAt(p *decode.Packet, seq uint64) {
 func (m *Meter) ExpireIdle(tickMs, seq uint64) {
 	m.seq, m.kind = seq, EventIdle
 	for f := m.head; f != nil && tickMs-f.BidirectionalLastSeenMs >= m.cfg.IdleTimeoutMs; f = m.head {
-		m.expire(m.refs[f].key, f)
+		m.expire(f)
 	}
 	m.out(Event{Seq: seq, Kind: EventScan})
 }

@@ -173,11 +173,16 @@ func (t *table) get(k *Key) *Flow {
 	}
 }
 
-// put adds f under k, which must not be in the table.
-func (t *table) put(k *Key, f *Flow) { t.openTable.put(t.hash(k), f) }
+// put adds f under k, which must not be in the table, and keeps k's hash
+// in f for del.
+func (t *table) put(k *Key, f *Flow) {
+	f.tableHash = t.hash(k)
+	t.openTable.put(f.tableHash, f)
+}
 
-// del removes f, stored under k.
-func (t *table) del(k *Key, f *Flow) { t.remove(t.hash(k), f) }
+// del removes f, stored by put: without its key, which expiring flows
+// would otherwise rebuild and hash again.
+func (t *table) del(f *Flow) { t.remove(f.tableHash, f) }
 
 // matches reports whether k is f's key (MakeKey of its first packet).
 func (f *Flow) matches(k *Key) bool {

@@ -3,6 +3,7 @@ package flow
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 )
 
@@ -37,7 +38,7 @@ func TestTableMatchesMap(t *testing.T) {
 				tab.put(&k, f)
 				model[k] = f
 			case want != nil && r.IntN(2) == 0:
-				tab.del(&k, want)
+				tab.del(want)
 				delete(model, k)
 			}
 			if tab.len() != len(model) {
@@ -46,7 +47,7 @@ func TestTableMatchesMap(t *testing.T) {
 		}
 		if round == 40 { // empty it: the table must shrink back
 			for k, f := range model {
-				tab.del(&k, f)
+				tab.del(f)
 				delete(model, k)
 			}
 			if tab.len() != 0 || len(tab.slots) != minTableSlots {
@@ -143,4 +144,19 @@ func TestTableHashSpreads(t *testing.T) {
 			t.Errorf("changing %s leaves the hash unchanged", name)
 		}
 	}
+}
+
+// key rebuilds f's table key from its columns.
+func (f *Flow) key() Key {
+	src, dst := addrBytes(f.SrcIP), addrBytes(f.DstIP)
+	return MakeKey(&src, &dst, f.SrcPort, f.DstPort, f.VlanID, f.Protocol, f.TunnelID)
+}
+
+func addrBytes(a netip.Addr) (b [16]byte) {
+	if a.Is4() {
+		v4 := a.As4()
+		copy(b[:4], v4[:])
+		return b
+	}
+	return a.As16()
 }
