@@ -9,6 +9,7 @@
 # Usage: bench/compare.sh BEFORE AFTER [CAPTURE] [RUNS]
 #   e.g. git worktree add /tmp/before HEAD~5 && (cd /tmp/before && go build -o /tmp/nf-before ./cmd/nfstream)
 #        bench/compare.sh /tmp/nf-before bin/nfstream /tmp/bench40.pcap 5
+#   ONLY=REGEX keeps the configurations whose name matches (e.g. ONLY=dpi).
 set -euo pipefail
 before=$1 after=$2
 cap=${3:-/tmp/bench40.pcap}
@@ -24,6 +25,12 @@ configs=(
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat "$cap" > /dev/null
+kept=()
+for c in "${configs[@]}"; do
+  [[ ${c%%|*} =~ ${ONLY:-.} ]] && kept+=("$c")
+done
+[ ${#kept[@]} -gt 0 ] || { echo "compare: no configuration matches ONLY=$ONLY" >&2; exit 2; }
+configs=("${kept[@]}")
 for ((r = 0; r < runs; r++)); do
   for c in "${configs[@]}"; do
     name=${c%%|*} flags=${c#*|}
