@@ -394,11 +394,7 @@ func (m *Meter) evict() {
 		f = m.head
 	}
 	f.ExpirationID = ExpirationEvicted
-	if m.lru {
-		m.expire(f)
-	} else {
-		m.expire(f)
-	}
+	m.expire(f)
 }
 
 // seenUnlink and seenAppend maintain the last-seen list of a single meter.
