@@ -201,18 +201,26 @@ func (p *parquetWriter) writeValues(b *pqCols, pos []int, n int) error {
 	cw := p.w.ColumnWriters()
 	for c, vals := range b.vals {
 		if pos != nil {
-			end := pos[c] + n
-			if k := p.pcols[c].kind; k == pqList || k == pqStrings {
-				end = skipRows(vals, pos[c], n)
-			}
-			vals = vals[pos[c]:end]
-			pos[c] = end
+			vals = p.takeRows(c, vals, pos, n)
 		}
 		if _, err := cw[c].WriteRowValues(vals); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// takeRows returns the values of the n rows of column c that start at
+// vals[pos[c]], and moves pos[c] past them. A row of a list column has a
+// value per element (skipRows), of any other column exactly one.
+func (p *parquetWriter) takeRows(c int, vals []parquet.Value, pos []int, n int) []parquet.Value {
+	end := pos[c] + n
+	if k := p.pcols[c].kind; k == pqList || k == pqStrings {
+		end = skipRows(vals, pos[c], n)
+	}
+	start := pos[c]
+	pos[c] = end
+	return vals[start:end]
 }
 
 // skipRows returns the index of the value that starts the n-th row after
@@ -345,12 +353,7 @@ func (p *parquetWriter) writeBatch(j *encJob) error {
 			err = p.writeValues(b, pos, need)
 		default:
 			for c, vals := range b.vals {
-				end := pos[c] + need
-				if k := p.pcols[c].kind; k == pqList || k == pqStrings {
-					end = skipRows(vals, pos[c], need)
-				}
-				cur.vals[c] = append(cur.vals[c], vals[pos[c]:end]...)
-				pos[c] = end
+				cur.vals[c] = append(cur.vals[c], p.takeRows(c, vals, pos, need)...)
 			}
 			cur.rows += need
 			err = p.writeValues(cur, nil, cur.rows)
