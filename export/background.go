@@ -75,6 +75,18 @@ type batchWriter interface {
 // each encoding goroutine has its own.
 type batchEncoder func(j *encJob)
 
+// lineEncoder is the batchEncoder of a line format (CSV, JSON Lines):
+// the job's lines are each flow's line, in order.
+func lineEncoder(line func(dst []byte, f *flow.Flow) []byte) batchEncoder {
+	return func(j *encJob) {
+		lines := j.lines[:0]
+		for _, f := range j.flows {
+			lines = line(lines, f)
+		}
+		j.lines = lines
+	}
+}
+
 // encJob is a batch of flows and their encoding, kept with the job so
 // that its memory is reused.
 type encJob struct {

@@ -69,13 +69,7 @@ func (c *CSV) Write(f *flow.Flow) error {
 // (after the first Write).
 func (c *CSV) batchEncoder() batchEncoder {
 	var list []int64
-	return func(j *encJob) {
-		lines := j.lines[:0]
-		for _, f := range j.flows {
-			lines = appendCSVLine(lines, c.cols, f, &list)
-		}
-		j.lines = lines
-	}
+	return lineEncoder(func(dst []byte, f *flow.Flow) []byte { return appendCSVLine(dst, c.cols, f, &list) })
 }
 
 // writeBatch writes the lines of a job made by batchEncoder functions.

@@ -95,13 +95,7 @@ func (j *jsonl) Flush() error { return j.w.Flush() }
 // batchEncoder and writeBatch: see CSV's.
 func (j *jsonl) batchEncoder() batchEncoder {
 	obj := NewJSONObject(j.obj.cols)
-	return func(job *encJob) {
-		lines := job.lines[:0]
-		for _, f := range job.flows {
-			lines = append(obj.Append(lines, f), '\n')
-		}
-		job.lines = lines
-	}
+	return lineEncoder(func(dst []byte, f *flow.Flow) []byte { return append(obj.Append(dst, f), '\n') })
 }
 
 func (j *jsonl) writeBatch(job *encJob) error {
